@@ -1,0 +1,13 @@
+#pragma once
+// Each subcommand lives in its own cli/<name>.cpp and adds itself to the program here.
+// A command parses its arguments and calls library code; the work lives in the libraries.
+
+#include <CLI/CLI.hpp>
+
+namespace strata::cli {
+
+void add_train_command(CLI::App& app);
+void add_summary_command(CLI::App& app);
+void add_tokenizer_command(CLI::App& app);
+
+}  // namespace strata::cli

@@ -1,0 +1,62 @@
+#pragma once
+// Run and checkpoint directories (DESIGN.md, "Run directory" and "Checkpoint directory").
+//
+//   out_dir/checkpoints/step-0000120/{model.safetensors, optimizer.safetensors,
+//                                     state.json, config.yaml, [tokenizer.model],
+//                                     [model.<format>]}
+//   out_dir/checkpoints/latest   (plain file: "step-0000120", replaced by rename)
+//
+// A checkpoint is written into a temporary directory, every file flushed (fsync), then
+// renamed into place; only then is `latest` replaced, by rename. Older checkpoints beyond
+// keep_last are removed after the new one is complete.
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+
+#include "core/safetensors.h"
+
+namespace strata {
+
+struct CheckpointContents {
+  NamedTensors model;      // named_parameters() then named_buffers(); may be empty
+  NamedTensors optimizer;  // "<param>.exp_avg", "<param>.exp_avg_sq", ...; may be empty
+  nlohmann::json state;    // state.json
+  std::string config_yaml;
+  // Writes extra files (tokenizer.model, a classical learner's model.<format>) into the
+  // temporary directory before it is renamed into place.
+  std::function<void(const std::string& dir)> write_extra;
+};
+
+class Checkpointer {
+ public:
+  Checkpointer(std::string out_dir, int64_t keep_last);
+
+  // Writes checkpoints/step-NNNNNNN atomically; returns its directory.
+  std::string save(int64_t step, const CheckpointContents& contents);
+  // The newest complete checkpoint's directory, or "" when there is none.
+  std::string latest() const;
+
+ private:
+  std::string out_dir_;
+  int64_t keep_last_;
+};
+
+// "step-0000120" for 120.
+std::string checkpoint_name(int64_t step);
+// True when out_dir/checkpoints holds any checkpoint.
+bool has_checkpoints(const std::string& out_dir);
+// The newest complete checkpoint of a run directory, or "" when there is none.
+std::string latest_checkpoint(const std::string& out_dir);
+// Accepts a checkpoint directory or a run directory (then its latest checkpoint).
+std::string resolve_checkpoint(const std::string& path);
+
+// Reads and checks a checkpoint directory; a missing, truncated or damaged file is an
+// InputError naming it. Absent optional files leave their fields empty.
+CheckpointContents load_checkpoint(const std::string& dir);
+
+// Writes `text` to `path` atomically (temporary file, fsync, rename).
+void write_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace strata

@@ -1,0 +1,117 @@
+#pragma once
+// YAML configs into typed Options structs.
+//
+// A Document is one YAML file with the command line's `key.sub=value` overrides applied.
+// A Reader walks one mapping of it: each Options struct has a `read_options(Reader&, T&)`
+// function that names its keys, and Reader::finish() refuses any key nobody asked for,
+// naming the file, line, key path and the closest valid key. YAML stops here: nothing
+// below the config layer sees a YAML node, and nothing in this header includes yaml-cpp.
+//
+// Every value read, defaults included, is recorded into the "resolved" tree, which is
+// written beside every checkpoint and results file.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace strata::config {
+
+struct Range {
+  std::optional<double> min;  // inclusive
+  std::optional<double> max;  // inclusive
+  bool min_exclusive = false;
+  static Range positive() { return Range{0.0, std::nullopt, true}; }
+  static Range non_negative() { return Range{0.0, std::nullopt, false}; }
+  static Range at_least(double v) { return Range{v, std::nullopt, false}; }
+  static Range between(double lo, double hi) { return Range{lo, hi, false}; }
+};
+
+class Document;
+
+class Reader {
+ public:
+  // Scalars. A missing key keeps the value already in `out` (the default) unless the
+  // overload is `required`. A wrong type or a value out of range is an InputError.
+  void read(const std::string& key, bool& out);
+  void read(const std::string& key, int64_t& out, Range range = {});
+  void read(const std::string& key, int& out, Range range = {});
+  void read(const std::string& key, double& out, Range range = {});
+  void read(const std::string& key, float& out, Range range = {});
+  void read(const std::string& key, std::string& out);
+  void read(const std::string& key, std::vector<int64_t>& out);
+  void read(const std::string& key, std::vector<double>& out);
+  void read(const std::string& key, std::vector<std::string>& out);
+  void read(const std::string& key, std::map<std::string, std::string>& out);
+  // A string that must be one of `choices`.
+  void read_choice(const std::string& key, std::string& out,
+                   const std::vector<std::string>& choices);
+
+  template <class T>
+  void required(const std::string& key, T& out) {
+    require(key);
+    read(key, out);
+  }
+  void require(const std::string& key) const;
+
+  bool has(const std::string& key) const;
+  bool is_map(const std::string& key) const;
+  bool is_list(const std::string& key) const;
+  // A nested mapping; missing becomes an empty mapping (all defaults).
+  Reader child(const std::string& key);
+  // A list of mappings, one Reader each.
+  std::vector<Reader> children(const std::string& key);
+  // Marks a key as known without reading it (for a section read by someone else).
+  void skip(const std::string& key);
+  // The keys present in this mapping, in file order.
+  std::vector<std::string> keys() const;
+
+  // Refuses keys present in the YAML but never read. Call once all fields are read.
+  void finish() const;
+
+  // "file.yaml:12" or "command line override 'a.b=c'" for a key of this mapping.
+  std::string where(const std::string& key = "") const;
+  // Full dotted path of a key of this mapping ("model.n_layer").
+  std::string path(const std::string& key) const;
+  // An InputError naming the place of `key` and `message`.
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+
+  // The file this mapping came from (for resolving relative paths).
+  std::string source_file() const;
+
+ private:
+  friend class Document;
+  struct Impl;
+  explicit Reader(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+class Document {
+ public:
+  // Parses `path` and applies overrides of the form `a.b.c=value` (value is YAML).
+  static Document load(const std::string& path,
+                       const std::vector<std::string>& overrides = {});
+  // Parses YAML text (tests, built-in configs); `name` stands in for the file name.
+  static Document parse(const std::string& text, const std::string& name,
+                        const std::vector<std::string>& overrides = {});
+
+  Reader root() const;
+  // The resolved config: every key read, with its final value, defaults included.
+  std::string resolved_yaml() const;
+  // The document as given, overrides applied (for a config whose readers have not run).
+  std::string yaml() const;
+  const std::string& file() const;
+
+  struct State;  // internal: the parsed tree, overrides and what was read
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// The closest of `candidates` to `word` by edit distance, or "" if none is close.
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace strata::config

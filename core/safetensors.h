@@ -1,0 +1,36 @@
+#pragma once
+// The safetensors file format, written and read by Strata itself.
+//
+// Layout (https://github.com/huggingface/safetensors): an 8-byte little-endian header
+// length N, N bytes of JSON mapping each tensor name to {dtype, shape, data_offsets} (plus
+// an optional "__metadata__" map of strings), then the raw little-endian tensor bytes.
+// The reader checks the header, every offset against the file size, the dtype names and
+// that byte counts match shapes, and refuses a truncated or damaged file with an
+// InputError that names the file.
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace strata {
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// Supports F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL. Tensors may live on any
+// device and be non-contiguous; they are written as contiguous CPU data. Names are
+// written in sorted order, as the reference writer does.
+void write_safetensors(const std::string& path, const NamedTensors& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+struct SafetensorsFile {
+  NamedTensors tensors;  // in file (offset) order, on CPU
+  std::map<std::string, std::string> metadata;
+  torch::Tensor get(const std::string& name) const;  // InputError when absent
+};
+
+SafetensorsFile read_safetensors(const std::string& path);
+
+}  // namespace strata

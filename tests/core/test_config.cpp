@@ -1,0 +1,96 @@
+#include <catch2/catch.hpp>
+
+#include "core/config.h"
+#include "core/errors.h"
+
+using strata::InputError;
+using strata::config::Document;
+
+namespace {
+
+struct ModelOptions {
+  int64_t n_layer = 2;
+  double dropout = 0.0;
+  std::string type = "gpt";
+};
+
+void read_model(strata::config::Reader r, ModelOptions& o) {
+  r.read_choice("type", o.type, {"gpt", "bert", "cnn"});
+  r.read("n_layer", o.n_layer, strata::config::Range::at_least(1));
+  r.read("dropout", o.dropout, strata::config::Range::between(0, 1));
+  r.finish();
+}
+
+std::string error_of(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  try {
+    auto doc = Document::parse(yaml, "run.yaml", overrides);
+    auto root = doc.root();
+    ModelOptions o;
+    read_model(root.child("model"), o);
+    root.finish();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("config reads typed values and defaults", "[config]") {
+  auto doc = Document::parse("model:\n  n_layer: 4\n", "run.yaml", {"model.dropout=0.25"});
+  ModelOptions o;
+  auto root = doc.root();
+  read_model(root.child("model"), o);
+  root.finish();
+  CHECK(o.n_layer == 4);
+  CHECK(o.dropout == 0.25);
+  CHECK(o.type == "gpt");
+  auto resolved = doc.resolved_yaml();
+  CHECK(resolved.find("n_layer: 4") != std::string::npos);
+  CHECK(resolved.find("type: gpt") != std::string::npos);
+}
+
+TEST_CASE("config refuses an unknown key with file, line and nearest key", "[config]") {
+  CHECK(error_of("model:\n  type: gpt\n  n_layers: 4\n") ==
+        "run.yaml:3: unknown key 'model.n_layers'; did you mean 'n_layer'?");
+}
+
+TEST_CASE("config refuses an unknown section", "[config]") {
+  CHECK(error_of("model:\n  n_layer: 4\nmodle_x: 1\n") ==
+        "run.yaml:3: unknown key 'modle_x'; valid keys here: model");
+}
+
+TEST_CASE("config refuses a wrong type", "[config]") {
+  CHECK(error_of("model:\n  n_layer: four\n") ==
+        "run.yaml:2: 'model.n_layer' must be an integer, got 'four'");
+  CHECK(error_of("model:\n  dropout: [1, 2]\n") ==
+        "run.yaml:2: 'model.dropout' must be a number, got a list");
+}
+
+TEST_CASE("config refuses a value out of range", "[config]") {
+  CHECK(error_of("model:\n  n_layer: 0\n") == "run.yaml:2: 'model.n_layer' must be >= 1, got 0");
+  CHECK(error_of("model:\n  dropout: 1.5\n") ==
+        "run.yaml:2: 'model.dropout' must be <= 1, got 1.5");
+}
+
+TEST_CASE("config refuses a bad choice with a hint", "[config]") {
+  CHECK(error_of("model:\n  type: bret\n") ==
+        "run.yaml:2: 'model.type' must be one of gpt, bert, cnn, got 'bret'; did you mean 'bert'?");
+}
+
+TEST_CASE("config overrides are checked like file keys", "[config]") {
+  CHECK(error_of("model:\n  n_layer: 4\n", {"model.n_layr=3"}) ==
+        "command line override 'model.n_layr=3': unknown key 'model.n_layr'; did you mean "
+        "'n_layer'?");
+  CHECK(error_of("model:\n  n_layer: 4\n", {"model.n_layer=x"}) ==
+        "command line override 'model.n_layer=x': 'model.n_layer' must be an integer, got 'x'");
+  CHECK(error_of("model:\n  n_layer: 4\n", {"model.n_layer"}) ==
+        "override 'model.n_layer': expected key=value, as in model.n_layer=4");
+}
+
+TEST_CASE("config refuses a file that is not valid YAML", "[config]") {
+  CHECK_THROWS_WITH(Document::parse("model: [1, 2\n", "bad.yaml"),
+                    Catch::StartsWith("bad.yaml:"));
+  CHECK_THROWS_WITH(Document::load("/nonexistent/x.yaml"),
+                    "/nonexistent/x.yaml: cannot open config file");
+}
