@@ -1,0 +1,68 @@
+#include "core/run.h"
+
+#include <fmt/format.h>
+#include <sched.h>
+
+#include <filesystem>
+
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/log.h"
+
+namespace fs = std::filesystem;
+
+namespace strata {
+
+void read_options(config::Reader& root, RunOptions& o) {
+  root.read("out_dir", o.out_dir);
+  root.read("seed", o.seed, config::Range::non_negative());
+  root.read("threads", o.threads, config::Range::non_negative());
+  root.read_choice("device", o.device, {"cpu", "cuda", "auto"});
+  root.read("resume", o.resume);
+  root.read("overwrite", o.overwrite);
+  if (o.out_dir.empty()) root.fail("out_dir", "must not be empty");
+}
+
+int64_t usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+torch::Device setup_run(const RunOptions& o) {
+  int64_t threads = o.threads > 0 ? o.threads : usable_cores();
+  at::set_num_threads(static_cast<int>(threads));
+  torch::manual_seed(static_cast<uint64_t>(o.seed));
+  bool has_cuda = torch::cuda::is_available();
+  if (o.device == "cuda" && !has_cuda) {
+    throw InputError("device: 'cuda' was asked for but no CUDA device is available");
+  }
+  torch::Device device = (o.device == "cuda" || (o.device == "auto" && has_cuda))
+                             ? torch::Device(torch::kCUDA)
+                             : torch::Device(torch::kCPU);
+  log::info("threads: {}  device: {}  seed: {}  torch: {}", at::get_num_threads(),
+            device.str(), o.seed, TORCH_VERSION);
+  return device;
+}
+
+void prepare_run_dir(const RunOptions& o) {
+  fs::path dir(o.out_dir);
+  if (fs::exists(dir) && !fs::is_directory(dir)) {
+    throw InputError(fmt::format("out_dir: '{}' exists and is not a directory", o.out_dir));
+  }
+  if (has_checkpoints(o.out_dir) && !o.resume && !o.overwrite) {
+    throw InputError(fmt::format(
+        "out_dir: '{}' already holds checkpoints; pass resume=true to continue it or "
+        "overwrite=true to start over",
+        o.out_dir));
+  }
+  if (o.overwrite && !o.resume) {
+    for (const char* name : {"checkpoints", "metrics.jsonl", "results.json", "eval"}) {
+      fs::remove_all(dir / name);
+    }
+  }
+  fs::create_directories(dir);
+}
+
+}  // namespace strata

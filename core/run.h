@@ -1,0 +1,38 @@
+#pragma once
+// The top-level keys every run shares (DESIGN.md, "Configs"), and what they set up:
+// threads, seed, device, and a run directory that never loses saved work by accident.
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "core/config.h"
+
+namespace strata {
+
+struct RunOptions {
+  std::string out_dir = "runs/default";
+  int64_t seed = 0;
+  int64_t threads = 0;         // 0: every usable core
+  std::string device = "auto";  // cpu | cuda | auto
+  bool resume = false;         // continue from out_dir/checkpoints/latest
+  bool overwrite = false;      // start over in an out_dir that holds checkpoints
+};
+
+// Reads the shared keys from the root of a run config. Relative out_dir stays relative
+// to the working directory, as in every other training tool.
+void read_options(config::Reader& root, RunOptions& o);
+
+// The number of cores this process may run on (sched_getaffinity).
+int64_t usable_cores();
+
+// Sets intra-op threads (printing the count: Debian's LibTorch starts with one), seeds
+// every generator, and picks the device. `cuda` on a machine without one is an InputError.
+torch::Device setup_run(const RunOptions& o);
+
+// Checks the run directory against resume/overwrite and creates it. A directory that holds
+// checkpoints, with neither resume nor overwrite, is refused (InputError). overwrite
+// removes the old run's checkpoints, metrics and results before anything new is written.
+void prepare_run_dir(const RunOptions& o);
+
+}  // namespace strata
