@@ -1,0 +1,70 @@
+#include "models/gpt/generate.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+
+namespace strata::models {
+
+int64_t sample_token(const torch::Tensor& logits, const GenerateOptions& options,
+                     torch::Generator& generator) {
+  auto z = logits.detach().to(torch::kCPU, torch::kFloat32).flatten();  // [V]
+  if (options.temperature() <= 0) return z.argmax().item<int64_t>();
+  z = z / options.temperature();
+  const int64_t V = z.size(0);
+  if (options.top_k() > 0 && options.top_k() < V) {
+    auto kth = std::get<0>(z.topk(options.top_k())).min();
+    z = z.masked_fill(z < kth, -INFINITY);
+  }
+  auto probs = torch::softmax(z, 0);
+  if (options.top_p() < 1.0) {
+    auto [sorted, order] = probs.sort(/*dim=*/0, /*descending=*/true);
+    // Drop a token when the mass before it already reaches top_p; the first always stays.
+    auto before = sorted.cumsum(0) - sorted;
+    auto drop = before >= options.top_p();
+    sorted.masked_fill_(drop, 0.0);
+    probs = torch::zeros_like(probs).scatter_(0, order, sorted);
+  }
+  return at::multinomial(probs, 1, /*replacement=*/false, generator).item<int64_t>();
+}
+
+std::vector<int64_t> generate(GPT& model, const std::vector<int64_t>& prompt,
+                              const GenerateOptions& options, const TokenCallback& on_token) {
+  TORCH_CHECK(!prompt.empty(), "generate needs a non-empty prompt");
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+
+  const int64_t block = model->options().block_size();
+  const auto device = model->wte->weight.device();
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed());
+  auto cache = model->make_cache(/*batch_size=*/1);
+
+  std::vector<int64_t> context(prompt);  // everything so far, for re-filling the cache
+  std::vector<int64_t> out;
+  auto run = [&](const std::vector<int64_t>& ids) {  // -> logits of the last position [V]
+    auto idx = torch::tensor(ids, torch::kInt64).view({1, -1}).to(device);  // [1, T]
+    return model->forward_cached(idx, cache).select(1, -1).squeeze(0);
+  };
+  auto refill = [&](int64_t keep) {  // the cache from the last `keep` tokens of the context
+    cache.clear();
+    keep = std::min<int64_t>(keep, context.size());
+    return run(std::vector<int64_t>(context.end() - keep, context.end()));
+  };
+
+  auto logits = refill(block - 1);
+  for (int64_t i = 0; i < options.max_new_tokens(); ++i) {
+    const int64_t token = sample_token(logits, options, generator);
+    const auto& stops = options.stop_ids();
+    if (std::find(stops.begin(), stops.end(), token) != stops.end()) break;
+    out.push_back(token);
+    context.push_back(token);
+    if (on_token && !on_token(token)) break;
+    if (i + 1 == options.max_new_tokens()) break;
+    logits = cache.length < block ? run({token}) : refill(block / 2);
+  }
+  model->train(was_training);
+  return out;
+}
+
+}  // namespace strata::models

@@ -1,0 +1,51 @@
+#pragma once
+// Scaled dot-product attention shared by the transformer families, and its masks.
+//
+// Shape letters: B batch, H heads, Tq queries, Tk keys, hs head size (C / H).
+//
+// On LibTorch 2.x attend() calls scaled_dot_product_attention (flash / memory-efficient
+// kernels, the causal case without any mask tensor). On 1.13 it takes an explicit path
+// that does as little work as it can: the scale and the additive mask go into one baddbmm,
+// then softmax, then one bmm. The causal mask is built once per model and device
+// (CausalMask), never per step.
+
+#include <torch/torch.h>
+
+namespace strata::models {
+
+// How queries may see keys. Both fields empty: every query sees every key.
+struct AttentionMask {
+  // Additive mask broadcastable to [B, H, Tq, Tk]: 0 where allowed, a very negative value
+  // where not. Undefined = none.
+  torch::Tensor bias;
+  // Lower-triangular over Tq == Tk, left to the kernel (LibTorch 2.x only; on 1.13
+  // CausalMask gives a bias instead).
+  bool causal = false;
+};
+
+// The causal mask of one model: an additive [block_size, block_size] tensor made on first
+// use per device and dtype and sliced afterwards. It is deliberately not a registered buffer:
+// it is derived data, and checkpoints hold weights only.
+class CausalMask {
+ public:
+  explicit CausalMask(int64_t block_size) : block_size_(block_size) {}
+
+  // The mask for Tq queries at positions past .. past+Tq-1 over keys 0 .. past+Tq-1.
+  AttentionMask for_queries(int64_t past, int64_t tq, const torch::TensorOptions& like);
+
+ private:
+  int64_t block_size_;
+  torch::Tensor bias_;  // [block_size, block_size]: 0 on and below the diagonal, -inf above
+};
+
+// Key padding: attention_mask [B, Tk] (1 = real token, 0 = padding) -> additive bias
+// [B, 1, 1, Tk] in `dtype`.
+torch::Tensor padding_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype);
+
+// softmax(q k^T / sqrt(hs) + mask) v, with dropout on the attention weights when training.
+// q [B, H, Tq, hs], k and v [B, H, Tk, hs] -> [B, H, Tq, hs]. Contiguous q/k/v (or views
+// whose B and H dimensions merge) spare the explicit path a copy.
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                     const AttentionMask& mask, double dropout_p, bool training);
+
+}  // namespace strata::models
