@@ -1,0 +1,37 @@
+#include "core/evaluator.h"
+
+namespace strata {
+
+ClassificationEvaluator::ClassificationEvaluator(std::string task, torch::Tensor inputs,
+                                                 torch::Tensor labels, int64_t batch_size,
+                                                 torch::Device device)
+    : task_(std::move(task)),
+      inputs_(std::move(inputs)),
+      labels_(std::move(labels)),
+      batch_size_(batch_size),
+      device_(device) {}
+
+Metrics ClassificationEvaluator::evaluate(Network& model) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const int64_t n = labels_.size(0);
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; i += batch_size_) {
+    const int64_t end = std::min(n, i + batch_size_);
+    Batch batch{inputs_.slice(0, i, end), labels_.slice(0, i, end), {}, {}};
+    batch = batch.to(device_);
+    auto logits = model.forward(batch);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, batch.target,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    correct += (logits.argmax(1) == batch.target).sum().item<int64_t>();
+  }
+  model.train(was_training);
+  return {{"eval/" + task_ + "/acc", double(correct) / double(n)},
+          {"eval/" + task_ + "/loss", loss_sum / double(n)}};
+}
+
+}  // namespace strata

@@ -1,0 +1,37 @@
+#pragma once
+// Evaluation every N steps. The trainer knows only this interface: `tasks` implements it
+// for in-context and task evaluation, and core's own ClassificationEvaluator scores a held
+// out image set. Metric names follow `eval/<task>/<metric>`.
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "core/network.h"
+
+namespace strata {
+
+using Metrics = std::map<std::string, double>;
+
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual Metrics evaluate(Network& model) = 0;
+};
+
+// Accuracy and loss of a classifier on labelled inputs.
+class ClassificationEvaluator : public Evaluator {
+ public:
+  ClassificationEvaluator(std::string task, torch::Tensor inputs, torch::Tensor labels,
+                          int64_t batch_size, torch::Device device);
+  Metrics evaluate(Network& model) override;
+
+ private:
+  std::string task_;
+  torch::Tensor inputs_, labels_;
+  int64_t batch_size_;
+  torch::Device device_;
+};
+
+}  // namespace strata

@@ -1,0 +1,77 @@
+#pragma once
+// Adam and AdamW with parameter groups, written here rather than taken from torch::optim:
+// its state is keyed by parameter name (so a checkpoint survives rebuilt groups after a
+// freeze change), it keeps its own learning rates and group options (1.13.1's loader drops
+// them), and it behaves the same on LibTorch 1.13 and 2.x.
+//
+// Groups follow nanoGPT and the BERT recipe: weight decay on matrices (dim >= 2) only;
+// biases, norms and embeddings are not decayed.
+
+#include <torch/torch.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+
+namespace strata {
+
+struct OptimizerOptions {
+  std::string type = "adamw";    // adam (L2 in the gradient) | adamw (decoupled) | sgd
+  double lr = 1e-3;
+  std::vector<double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  double weight_decay = 0.0;     // on decayed parameters only
+  double momentum = 0.9;         // sgd
+  // Parameters whose name contains one of these are never decayed, whatever their shape.
+  std::vector<std::string> no_decay = {"bias", "norm", "ln", "wte", "wpe", "embeddings"};
+};
+
+class Optimizer {
+ public:
+  struct Group {
+    std::string name;  // "decay" | "no_decay"
+    std::vector<std::string> names;
+    std::vector<torch::Tensor> params;
+    double weight_decay = 0.0;
+  };
+
+  // Builds groups from the parameters that require grad.
+  Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
+            OptimizerOptions options);
+
+  void step();
+  // Sets gradients undefined, so frozen parameters and skipped ones stay untouched.
+  void zero_grad();
+
+  // The learning rate of the next step (the schedule sets it each step).
+  void set_lr(double lr) { lr_ = lr; }
+  double lr() const { return lr_; }
+  const OptimizerOptions& options() const { return options_; }
+  const std::vector<Group>& groups() const { return groups_; }
+
+  // Rebuilds groups after a freeze change; state is kept by name.
+  void rebuild(const std::vector<std::pair<std::string, torch::Tensor>>& named_params);
+
+  // "<param>.exp_avg", "<param>.exp_avg_sq", "<param>.step" (and "<param>.momentum").
+  NamedTensors state_tensors() const;
+  void load_state_tensors(const NamedTensors& tensors);
+  // Each group's hyperparameters, for state.json.
+  nlohmann::json groups_json() const;
+
+ private:
+  struct ParamState {
+    torch::Tensor exp_avg, exp_avg_sq;  // adam(w); exp_avg is the momentum buffer for sgd
+    int64_t step = 0;
+  };
+  void adam_update(const torch::Tensor& p, ParamState& s, double weight_decay);
+
+  OptimizerOptions options_;
+  double lr_;
+  std::vector<Group> groups_;
+  std::map<std::string, ParamState> state_;
+};
+
+}  // namespace strata

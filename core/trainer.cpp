@@ -1,0 +1,245 @@
+#include "core/trainer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "core/errors.h"
+#include "core/log.h"
+
+namespace strata {
+
+namespace {
+
+std::string to_hex(const torch::Tensor& bytes) {
+  auto t = bytes.contiguous();
+  const uint8_t* p = t.data_ptr<uint8_t>();
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(size_t(t.numel()) * 2);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+torch::Tensor from_hex(const std::string& hex) {
+  auto t = torch::empty({int64_t(hex.size() / 2)}, torch::kUInt8);
+  uint8_t* p = t.data_ptr<uint8_t>();
+  auto val = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) p[i / 2] = uint8_t(val(hex[i]) << 4 | val(hex[i + 1]));
+  return t;
+}
+
+nlohmann::json cpu_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return to_hex(gen.get_state());
+}
+
+void set_cpu_rng_state(const nlohmann::json& hex) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(from_hex(hex.get<std::string>()));
+}
+
+}  // namespace
+
+NamedTensors model_tensors(torch::nn::Module& model) {
+  NamedTensors out;
+  for (const auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+void load_model_tensors(torch::nn::Module& model, const NamedTensors& tensors,
+                        const std::string& where) {
+  std::map<std::string, torch::Tensor> saved(tensors.begin(), tensors.end());
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : model_tensors(model)) {
+    auto it = saved.find(name);
+    if (it == saved.end()) {
+      throw InputError(fmt::format("{}: no tensor '{}' for this model", where, name));
+    }
+    if (!it->second.sizes().equals(target.sizes())) {
+      throw InputError(fmt::format("{}: tensor '{}' has shape {} but the model needs {}", where,
+                                   name, c10::str(it->second.sizes()), c10::str(target.sizes())));
+    }
+    target.copy_(it->second);
+    saved.erase(it);
+  }
+  if (!saved.empty()) {
+    throw InputError(fmt::format("{}: tensor '{}' does not belong to this model", where,
+                                 saved.begin()->first));
+  }
+}
+
+Trainer::Trainer(TrainerOptions options, OptimizerOptions optimizer, ScheduleOptions schedule,
+                 TrainerParts parts)
+    : options_(options), parts_(std::move(parts)) {
+  const int64_t batches = parts_.train->batches_per_epoch();
+  steps_per_epoch_ = batches > 0 ? std::max<int64_t>(1, batches / options_.grad_accum) : 0;
+  total_steps_ = options_.max_steps > 0
+                     ? options_.max_steps
+                     : int64_t(std::ceil(options_.epochs * double(steps_per_epoch_)));
+  if (total_steps_ <= 0) throw InputError("trainer: set max_steps or epochs to a positive value");
+  if (options_.eval_every <= 0) {
+    options_.eval_every = steps_per_epoch_ > 0 ? steps_per_epoch_ : total_steps_;
+  }
+  if (options_.checkpoint_every <= 0) options_.checkpoint_every = options_.eval_every;
+  optimizer_ = std::make_unique<Optimizer>(model_tensors(*parts_.model), optimizer);
+  schedule_ = std::make_unique<Schedule>(schedule, optimizer.lr, total_steps_);
+  checkpointer_ = std::make_unique<Checkpointer>(parts_.out_dir, options_.keep_last);
+}
+
+Metrics Trainer::evaluate() {
+  if (!parts_.evaluator) return {};
+  return parts_.evaluator->evaluate(*parts_.model);
+}
+
+double Trainer::clip_gradients() {
+  std::vector<torch::Tensor> grads;
+  for (const auto& g : optimizer_->groups()) {
+    for (const auto& p : g.params) {
+      if (p.grad().defined()) grads.push_back(p.grad());
+    }
+  }
+  if (grads.empty()) return 0.0;
+  std::vector<torch::Tensor> norms;
+  for (const auto& g : grads) norms.push_back(g.norm());
+  const double total = torch::stack(norms).norm().item<double>();
+  if (options_.clip > 0.0 && total > options_.clip) {
+    const double scale = options_.clip / (total + 1e-6);
+    for (auto& g : grads) g.mul_(scale);
+  }
+  return total;
+}
+
+void Trainer::save_checkpoint() {
+  if (parts_.sync && parts_.sync->rank() != 0) return;
+  CheckpointContents c;
+  c.model = model_tensors(*parts_.model);
+  c.optimizer = optimizer_->state_tensors();
+  c.state = {{"step", step_},
+             {"rng", {{"cpu", cpu_rng_state()}}},
+             {"data", parts_.train->state()},
+             {"schedule",
+              {{"type", schedule_->options().type},
+               {"warmup_steps", schedule_->options().warmup_steps},
+               {"total_steps", total_steps_},
+               {"lr", optimizer_->lr()}}},
+             {"optimizer", optimizer_->groups_json()},
+             {"freeze", {{"frozen", nlohmann::json::array()}}},
+             {"loss_window", {{"sum", loss_sum_}, {"count", loss_count_}}},
+             {"metrics", history_}};
+  c.config_yaml = parts_.config_yaml;
+  c.write_extra = parts_.write_extra;
+  checkpointer_->save(step_, c);
+}
+
+void Trainer::resume_from(const std::string& dir) {
+  CheckpointContents c = load_checkpoint(dir);
+  load_model_tensors(*parts_.model, c.model, dir + "/model.safetensors");
+  optimizer_->load_state_tensors(c.optimizer);
+  const auto& s = c.state;
+  step_ = s.at("step").get<int64_t>();
+  parts_.train->load_state(s.at("data"));
+  set_cpu_rng_state(s.at("rng").at("cpu"));
+  loss_sum_ = s.at("loss_window").at("sum").get<double>();
+  loss_count_ = s.at("loss_window").at("count").get<int64_t>();
+  history_ = s.value("metrics", nlohmann::json::object());
+  log::info("resumed from {} at step {}", dir, step_);
+}
+
+nlohmann::json Trainer::run(bool resume) {
+  const bool rank0 = !parts_.sync || parts_.sync->rank() == 0;
+  std::string latest = resume ? checkpointer_->latest() : "";
+  if (!latest.empty()) resume_from(latest);
+  if (rank0) {
+    metrics_ = MetricsWriter(parts_.out_dir + "/metrics.jsonl", latest.empty() ? -1 : step_);
+  }
+  Network& model = *parts_.model;
+  model.train();
+  Progress progress(total_steps_, step_);
+  const char* unit = parts_.objective->unit();
+  int64_t units = 0;
+  auto window_start = std::chrono::steady_clock::now();
+  Metrics last_eval;
+
+  while (step_ < total_steps_) {
+    optimizer_->set_lr(schedule_->lr(step_));
+    optimizer_->zero_grad();
+    double step_loss = 0.0;
+    for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
+      Batch batch = parts_.train->next().to(parts_.device);
+      LossOutput out = parts_.objective->compute(model, batch);
+      (out.loss / double(options_.grad_accum)).backward();
+      step_loss += out.loss.item<double>() / double(options_.grad_accum);
+      units += out.count;
+    }
+    if (parts_.sync) {
+      std::vector<torch::Tensor> params;
+      for (const auto& g : optimizer_->groups()) params.insert(params.end(), g.params.begin(), g.params.end());
+      parts_.sync->all_reduce_gradients(params);
+      step_loss = parts_.sync->all_reduce_mean(step_loss);
+    }
+    if (!std::isfinite(step_loss)) {
+      progress.finish();
+      std::string last = checkpointer_->latest();
+      throw std::runtime_error(fmt::format(
+          "loss is {} at step {}; stopping. The last good checkpoint is {}",
+          std::isnan(step_loss) ? "NaN" : "Inf", step_ + 1, last.empty() ? "(none yet)" : last));
+    }
+    if (options_.clip > 0.0) clip_gradients();
+    optimizer_->step();
+    ++step_;
+    loss_sum_ += step_loss;
+    ++loss_count_;
+
+    if (step_ % options_.log_every == 0 || step_ == total_steps_) {
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      double rate = seconds > 0 ? double(units) / seconds : 0.0;
+      nlohmann::json row = {{"step", step_},
+                            {"loss", loss_sum_ / double(loss_count_)},
+                            {"lr", optimizer_->lr()},
+                            {std::string(unit) + "_per_s", rate}};
+      if (parts_.peak_flops > 0 && model.train_flops_per_unit() > 0) {
+        row["mfu"] = model.train_flops_per_unit() * rate / parts_.peak_flops;
+      }
+      if (rank0) metrics_.write(row);
+      progress.update(step_, loss_sum_ / double(loss_count_), rate, unit);
+      loss_sum_ = 0.0;
+      loss_count_ = 0;
+      units = 0;
+      window_start = std::chrono::steady_clock::now();
+    }
+    const auto pause = std::chrono::steady_clock::now();  // eval and saving are not training
+    if (step_ % options_.eval_every == 0 || step_ == total_steps_) {
+      last_eval = evaluate();
+      if (!last_eval.empty()) {
+        nlohmann::json row = {{"step", step_}};
+        std::string line = fmt::format("eval step {}:", step_);
+        for (const auto& [k, v] : last_eval) {
+          row[k] = v;
+          line += fmt::format(" {} {:.4f}", k, v);
+        }
+        history_[std::to_string(step_)] = row;
+        if (rank0) metrics_.write(row);
+        progress.message(line);
+      }
+    }
+    if (step_ % options_.checkpoint_every == 0 || step_ == total_steps_) save_checkpoint();
+    window_start += std::chrono::steady_clock::now() - pause;
+  }
+  progress.finish();
+  if (last_eval.empty()) last_eval = evaluate();  // a resumed run that had already finished
+  nlohmann::json result = nlohmann::json::object();
+  result["step"] = step_;
+  for (const auto& [k, v] : last_eval) result[k] = v;
+  return result;
+}
+
+}  // namespace strata
