@@ -202,6 +202,7 @@ nlohmann::json Trainer::run(bool resume) {
     if (step_ % options_.log_every == 0 || step_ == total_steps_) {
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
       double rate = seconds > 0 ? double(units) / seconds : 0.0;
+      if (parts_.sync) rate *= double(parts_.sync->world());  // every rank does its share
       nlohmann::json row = {{"step", step_},
                             {"loss", loss_sum_ / double(loss_count_)},
                             {"lr", optimizer_->lr()},

@@ -41,6 +41,7 @@ class GradientSync {
   virtual void all_reduce_gradients(const std::vector<torch::Tensor>& params) = 0;
   virtual double all_reduce_mean(double value) = 0;
   virtual int rank() const = 0;
+  virtual int world() const = 0;
 };
 
 struct TrainerParts {

@@ -8,6 +8,7 @@
 #include "core/checkpoint.h"
 #include "core/data/fashion_mnist.h"
 #include "core/data/loader.h"
+#include "core/distributed.h"
 #include "core/errors.h"
 #include "core/evaluator.h"
 #include "core/log.h"
@@ -124,9 +125,12 @@ nlohmann::json train_document(const config::Document& doc) {
   }
   train_set = data::stratified_subset(train_set, data_options.labels_per_class, run.seed);
 
-  prepare_run_dir(run);
+  const DistributedEnv env = distributed_env();
+  const bool rank0 = env.rank == 0;
+  if (rank0) prepare_run_dir(run);
+  auto sync = join_process_group(env, device);
   const std::string config_yaml = doc.resolved_yaml();
-  write_file_atomic(run.out_dir + "/config.yaml", config_yaml);
+  if (rank0) write_file_atomic(run.out_dir + "/config.yaml", config_yaml);
 
   model->to(device);
   int64_t params = 0;
@@ -137,7 +141,10 @@ nlohmann::json train_document(const config::Document& doc) {
   TrainerParts parts;
   parts.model = model;
   parts.objective = std::make_shared<ClassificationObjective>(objective_options.label_smoothing);
-  parts.train = std::make_shared<data::ImageBatches>(train_set, batch_size, uint64_t(run.seed));
+  parts.train = std::make_shared<data::ImageBatches>(
+      train_set, batch_size, uint64_t(run.seed), nullptr,
+      data::ShardOptions{env.rank, env.world});
+  parts.sync = sync;
   parts.evaluator = std::make_shared<ClassificationEvaluator>(
       data_options.dataset, data::to_float(test_set.images), test_set.labels,
       data_options.eval_batch_size, device);
@@ -158,7 +165,7 @@ nlohmann::json train_document(const config::Document& doc) {
   for (const auto& [key, value] : last.items()) {
     if (key.rfind("eval/", 0) == 0) results["results"][key] = value;
   }
-  write_json(run.out_dir + "/results.json", results);
+  if (rank0) write_json(run.out_dir + "/results.json", results);
   return results;
 }
 

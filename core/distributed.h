@@ -1,0 +1,30 @@
+#pragma once
+// Data parallelism through PyTorch's own c10d: Gloo on CPU, NCCL on GPU.
+//
+// Strata has no launcher: it reads what torchrun, mpirun and SLURM set (RANK, WORLD_SIZE,
+// LOCAL_RANK, MASTER_ADDR, MASTER_PORT; OMPI_COMM_WORLD_*; SLURM_PROCID, SLURM_NTASKS,
+// SLURM_LOCALID), so any of them, or a shell loop that sets RANK and WORLD_SIZE, starts it.
+
+#include <memory>
+
+#include "core/trainer.h"
+
+namespace strata {
+
+struct DistributedEnv {
+  int rank = 0;
+  int world = 1;
+  int local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+};
+
+// The launcher's variables; world 1 when none are set. Malformed values are an InputError.
+DistributedEnv distributed_env();
+
+// Joins the process group of `env` (world > 1), rendezvousing through a c10d TCPStore on
+// master_addr:master_port. Gradients are averaged by one all-reduce over a flat buffer.
+std::shared_ptr<GradientSync> join_process_group(const DistributedEnv& env,
+                                                 const torch::Device& device);
+
+}  // namespace strata
