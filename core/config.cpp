@@ -145,6 +145,21 @@ Reader Document::root() const {
   return Reader(impl);
 }
 
+void Document::set_default(const std::string& dotted_path, const std::string& value) const {
+  auto parts = split_path(dotted_path);
+  const YAML::Node& tree = state_->tree;
+  YAML::Node cur = YAML::Clone(tree);  // look without creating entries in the real tree
+  bool present = true;
+  for (const auto& part : parts) {
+    if (!cur.IsMap() || !cur[part].IsDefined() || cur[part].IsNull()) {
+      present = false;
+      break;
+    }
+    cur.reset(cur[part]);
+  }
+  if (!present) set_path(state_->tree, parts, YAML::Load(value), "default");
+}
+
 std::string Document::resolved_yaml() const {
   YAML::Emitter out;
   out << state_->resolved;

@@ -99,6 +99,9 @@ class Document {
                         const std::vector<std::string>& overrides = {});
 
   Reader root() const;
+  // Sets `dotted_path` to `value` (YAML) unless the file or an override already set it:
+  // for values known only at run time, such as a tokenizer's vocabulary size.
+  void set_default(const std::string& dotted_path, const std::string& value) const;
   // The resolved config: every key read, with its final value, defaults included.
   std::string resolved_yaml() const;
   // The document as given, overrides applied (for a config whose readers have not run).

@@ -94,3 +94,15 @@ TEST_CASE("config refuses a file that is not valid YAML", "[config]") {
   CHECK_THROWS_WITH(Document::load("/nonexistent/x.yaml"),
                     "/nonexistent/x.yaml: cannot open config file");
 }
+
+TEST_CASE("config defaults fill only what the user did not set", "[config]") {
+  auto doc = Document::parse("model:\n  n_layer: 4\n", "run.yaml", {"model.dropout=0.5"});
+  doc.set_default("model.n_layer", "9");
+  doc.set_default("model.dropout", "0.1");
+  doc.set_default("model.type", "bert");
+  ModelOptions o;
+  read_model(doc.root().child("model"), o);
+  CHECK(o.n_layer == 4);
+  CHECK(o.dropout == 0.5);
+  CHECK(o.type == "bert");
+}
