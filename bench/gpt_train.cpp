@@ -1,0 +1,166 @@
+// bench_gpt_train: a GPT training step in Strata against the same model in Python PyTorch
+// eager (bench/gpt_train_py.py, the project's reference peer), run side by side.
+//
+// Usage: bench_gpt_train [V T L H D B threads steps]   (default 4096 128 4 4 256 16 2 15)
+//
+// Same work as the peer: GPT with biases and no dropout, pre-LN, GELU MLP, tied
+// embeddings; random tokens and targets; cross-entropy; AdamW (lr 3e-4, betas 0.9/0.999,
+// eps 1e-8, weight decay 0.01 on every parameter); same thread count; tokens/s of the best
+// step after 3 warm-up steps. Each side runs twice, alternating, and keeps its best, so
+// that load from other processes on a shared machine hits both alike.
+//
+// Prints tokens/s for each, Strata's GFLOP/s (6N + 12 L C T per token) as a fraction of a
+// 1024^3 float matmul measured on the same threads, and a last line with `ratio`.
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/gpt/gpt.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The best of a few 1024^3 float matmuls, in GFLOP/s.
+double matmul_peak_gflops() {
+  const int64_t n = 1024;
+  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+  double best = 1e9;
+  for (int i = 0; i < 8; ++i) {
+    auto t0 = Clock::now();
+    torch::mm_out(c, a, b);
+    best = std::min(best, seconds_since(t0));
+  }
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+// AdamW as the peer's torch.optim.AdamW does it (one group, decay on every parameter),
+// with the per-parameter work batched into _foreach kernels and no temporaries kept
+// between steps.
+class AdamW {
+ public:
+  AdamW(std::vector<torch::Tensor> params, double lr, double beta1, double beta2, double eps,
+        double weight_decay)
+      : params_(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps), wd_(weight_decay) {
+    for (const auto& p : params_) {
+      exp_avg_.push_back(torch::zeros_like(p));
+      exp_avg_sq_.push_back(torch::zeros_like(p));
+    }
+  }
+
+  void step() {
+    torch::NoGradGuard no_grad;
+    ++step_;
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params_) grads.push_back(p.grad());
+    const double bias1 = 1.0 - std::pow(beta1_, step_);
+    const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2_, step_));
+    at::_foreach_mul_(params_, 1.0 - lr_ * wd_);
+    at::_foreach_mul_(exp_avg_, beta1_);
+    at::_foreach_add_(exp_avg_, grads, 1.0 - beta1_);
+    at::_foreach_mul_(exp_avg_sq_, beta2_);
+    at::_foreach_addcmul_(exp_avg_sq_, grads, grads, 1.0 - beta2_);
+    auto denom = at::_foreach_sqrt(exp_avg_sq_);
+    at::_foreach_div_(denom, bias2_sqrt);
+    at::_foreach_add_(denom, eps_);
+    at::_foreach_addcdiv_(params_, exp_avg_, denom, -lr_ / bias1);
+  }
+
+  void zero_grad() {  // undefined, not zero-filled: backward then writes instead of adding
+    for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+  }
+
+ private:
+  std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_;
+  double lr_, beta1_, beta2_, eps_, wd_;
+  int64_t step_ = 0;
+};
+
+struct Shape {
+  int64_t V = 4096, T = 128, L = 4, H = 4, D = 256, B = 16, threads = 2, steps = 15;
+};
+
+// Strata's best step, in tokens/s.
+double run_strata(const Shape& s, double* flops_per_token) {
+  using namespace strata::models;
+  torch::manual_seed(0);
+  auto options = GPTOptions().vocab_size(s.V).block_size(s.T).n_layer(s.L).n_head(s.H).n_embd(s.D)
+                     .bias(true).dropout(0.0);
+  GPT model(options);
+  model->train();
+  *flops_per_token = model->train_flops_per_unit();
+  AdamW opt(model->parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.01);
+  auto x = torch::randint(s.V, {s.B, s.T}), y = torch::randint(s.V, {s.B, s.T});
+  double best = 1e9;
+  for (int64_t it = 0; it < s.steps; ++it) {
+    auto t0 = Clock::now();
+    auto logits = model->forward(x);  // [B, T, V]
+    auto loss = torch::cross_entropy_loss(logits.view({-1, s.V}), y.view({-1}));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    if (it >= 3) best = std::min(best, seconds_since(t0));
+  }
+  return s.B * s.T / best;
+}
+
+// The peer's tokens/s, from its output line "py tokens/s N"; 0 when it failed.
+double run_peer(const Shape& s) {
+  const auto script = std::filesystem::path(__FILE__).parent_path() / "gpt_train_py.py";
+  const char* python = std::getenv("STRATA_PYTHON");
+  const std::string cmd = fmt::format("{} {} {} {} {} {} {} {} {} {} 2>&1",
+                                      python ? python : "/usr/bin/python3", script.string(), s.V, s.T,
+                                      s.L, s.H, s.D, s.B, s.threads, s.steps);
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  if (!pipe) return 0.0;
+  char line[512];
+  double tps = 0.0;
+  while (fgets(line, sizeof line, pipe.get())) {
+    if (std::sscanf(line, "py tokens/s %lf", &tps) != 1) std::fputs(line, stderr);
+  }
+  return tps;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Shape s;
+  if (argc > 8) {
+    int64_t* fields[] = {&s.V, &s.T, &s.L, &s.H, &s.D, &s.B, &s.threads, &s.steps};
+    for (int i = 0; i < 8; ++i) *fields[i] = std::stoll(argv[i + 1]);
+  }
+  at::set_num_threads(static_cast<int>(s.threads));
+  fmt::print("gpt_train: V={} T={} L={} H={} D={} B={} threads={} steps={} (torch threads {})\n", s.V,
+             s.T, s.L, s.H, s.D, s.B, s.threads, s.steps, at::get_num_threads());
+  const double peak = matmul_peak_gflops();
+  fmt::print("matmul 1024^3 peak: {:.1f} GFLOP/s\n", peak);
+
+  double strata_tps = 0, peer_tps = 0, flops_per_token = 0;
+  for (int round = 0; round < 2; ++round) {
+    strata_tps = std::max(strata_tps, run_strata(s, &flops_per_token));
+    peer_tps = std::max(peer_tps, run_peer(s));
+    std::fflush(stdout);
+  }
+  const double gflops = strata_tps * flops_per_token / 1e9;
+  fmt::print("strata tokens/s {:.0f}\n", strata_tps);
+  fmt::print("py tokens/s {:.0f}\n", peer_tps);
+  fmt::print("strata {:.1f} GFLOP/s ({:.1f} MFLOP/token) = {:.0f}% of matmul peak\n", gflops,
+             flops_per_token / 1e6, 100.0 * gflops / peak);
+  if (peer_tps <= 0) {
+    fmt::print("ratio unavailable: the Python peer failed\n");
+    return 1;
+  }
+  fmt::print("ratio strata/py {:.3f}\n", strata_tps / peer_tps);
+  return 0;
+}

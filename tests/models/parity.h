@@ -1,0 +1,105 @@
+#pragma once
+// Shared by the GPT and BERT parity tests: a temporary directory, the Python reference
+// (tests/models/gpt_parity.py under /usr/bin/python3, which has Debian's python3-torch),
+// and the training steps both sides take (AdamW, betas 0.9/0.95, weight decay 0.1 on
+// parameters with dim >= 2 only, lr 1e-3).
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>  // after LibTorch: glog defines CHECK too
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include "core/safetensors.h"
+
+namespace strata::test {
+
+constexpr const char* kPython = "/usr/bin/python3";
+
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& tag) {
+    std::string pattern = (std::filesystem::temp_directory_path() / ("strata-" + tag + "-XXXXXX")).string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+inline NamedTensors named_parameters_of(const torch::nn::Module& m) {
+  NamedTensors out;
+  for (const auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+
+struct ParityRun {
+  torch::Tensor first_logits;  // the initial model's logits
+  std::vector<double> losses;  // before each step, then after the last
+};
+
+// `steps` AdamW steps on cross-entropy(run(), targets), ignore_index -100.
+inline ParityRun train_steps(torch::nn::Module& model, const std::function<torch::Tensor()>& run,
+                             const torch::Tensor& targets, const nlohmann::json& cfg) {
+  std::vector<torch::Tensor> decay, rest;
+  for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : rest).push_back(p);
+  const double lr = cfg["lr"], wd = cfg["weight_decay"];
+  const auto betas = std::make_tuple(double(cfg["betas"][0]), double(cfg["betas"][1]));
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(lr).betas(betas).weight_decay(wd)));
+  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
+                                torch::optim::AdamWOptions(lr).betas(betas).weight_decay(0.0)));
+  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(lr));
+
+  ParityRun out;
+  const int steps = cfg["steps"];
+  for (int step = 0; step <= steps; ++step) {
+    auto logits = run();
+    if (!out.first_logits.defined()) out.first_logits = logits.detach().clone();
+    auto loss = torch::nn::functional::cross_entropy(
+        logits.view({-1, logits.size(-1)}), targets.view({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    out.losses.push_back(loss.item<double>());
+    if (step == steps) break;
+    for (auto& p : model.parameters()) p.mutable_grad() = torch::Tensor();
+    loss.backward();
+    opt.step();
+  }
+  return out;
+}
+
+// Writes config.json, model.safetensors and batch.safetensors into dir, runs the Python
+// reference, and returns what it wrote (python.safetensors).
+inline SafetensorsFile run_python_reference(const std::string& dir, const nlohmann::json& cfg,
+                                            const NamedTensors& weights, const NamedTensors& batch) {
+  std::ofstream(dir + "/config.json") << cfg.dump(2);
+  write_safetensors(dir + "/model.safetensors", weights);
+  write_safetensors(dir + "/batch.safetensors", batch);
+  const std::string probe = std::string(kPython) + " -c 'import torch, numpy' 2>/dev/null";
+  if (std::system(probe.c_str()) != 0) {
+    FAIL(kPython << " cannot import torch and numpy: install python3-torch (scripts/bootstrap.sh)");
+  }
+  const std::string cmd = std::string(kPython) + " " STRATA_SOURCE_DIR "/tests/models/gpt_parity.py " +
+                          dir + " > " + dir + "/python.log 2>&1";
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0) {
+    std::ifstream log(dir + "/python.log");
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    FAIL("python reference failed (" << rc << "):\n" << text);
+  }
+  return read_safetensors(dir + "/python.safetensors");
+}
+
+inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+}  // namespace strata::test

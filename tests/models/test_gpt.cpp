@@ -1,0 +1,235 @@
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <set>
+
+#include "core/config.h"
+#include "core/errors.h"
+#include "models/gpt/generate.h"
+#include "models/gpt/gpt.h"
+#include "models/gpt/gpt_config.h"
+#include "models/registry.h"
+#include "tests/models/parity.h"
+
+// Last: glog (through LibTorch) also defines CHECK, and Catch's must win.
+#include <catch2/catch.hpp>
+
+using namespace strata;
+using namespace strata::models;
+
+namespace {
+
+GPTOptions debug_options() { return gpt_size("debug"); }  // L2 H2 C64 T64 V256
+
+torch::Tensor random_tokens(int64_t B, int64_t T, int64_t V, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randint(V, {B, T}, gen, torch::kInt64);
+}
+
+}  // namespace
+
+TEST_CASE("gpt: logits shape, loss and gradients reach every parameter", "[gpt]") {
+  torch::manual_seed(0);
+  GPT model(debug_options());
+  auto idx = random_tokens(2, 16, 256, 1);
+  Batch batch;
+  batch.input = idx;
+  auto logits = model->forward(batch);
+  CHECK(logits.sizes() == torch::IntArrayRef({2, 16, 256}));
+  auto loss = torch::nn::functional::cross_entropy(logits.view({-1, 256}), random_tokens(2, 16, 256, 2).view({-1}));
+  CHECK(std::abs(loss.item<double>() - std::log(256.0)) < 0.5);  // near uniform at init
+  loss.backward();
+  for (const auto& p : model->named_parameters()) {
+    INFO(p.key());
+    REQUIRE(p.value().grad().defined());
+    // wpe rows past T=16 get no gradient; everything else must.
+    CHECK(p.value().grad().abs().sum().item<double>() > 0);
+  }
+  CHECK(model->hidden_states(idx).sizes() == torch::IntArrayRef({2, 16, 64}));
+}
+
+TEST_CASE("gpt: nanoGPT parameter names, tied output, GPT-2 init", "[gpt]") {
+  torch::manual_seed(0);
+  GPT model(debug_options());
+  std::set<std::string> names;
+  for (const auto& p : model->named_parameters()) names.insert(p.key());
+  for (const char* n : {"transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
+                        "transformer.h.0.ln_1.bias", "transformer.h.0.attn.c_attn.weight",
+                        "transformer.h.0.attn.c_attn.bias", "transformer.h.0.attn.c_proj.weight",
+                        "transformer.h.1.ln_2.weight", "transformer.h.1.mlp.c_fc.weight",
+                        "transformer.h.1.mlp.c_proj.bias", "transformer.ln_f.weight"}) {
+    INFO(n);
+    CHECK(names.count(n) == 1);
+  }
+  CHECK(names.count("lm_head.weight") == 0);
+  CHECK(names.size() == 4 + 2 * 12);
+  // Parameter count: 12 C^2 + 13 C per layer (with biases), embeddings, final norm.
+  const int64_t C = 64, L = 2, V = 256, T = 64;
+  CHECK(model->num_params(true) == L * (12 * C * C + 13 * C) + V * C + T * C + 2 * C);
+  CHECK(model->num_params() == model->num_params(true) - T * C);
+  CHECK(model->train_flops_per_unit() == Approx(6.0 * model->num_params() + 12.0 * L * C * T));
+  // Residual projections are drawn with std 0.02 / sqrt(2 L), the rest with 0.02.
+  auto std_of = [&](const std::string& n) { return model->named_parameters()[n].std().item<double>(); };
+  CHECK(std_of("transformer.h.0.attn.c_proj.weight") == Approx(0.01).epsilon(0.1));
+  CHECK(std_of("transformer.h.0.mlp.c_fc.weight") == Approx(0.02).epsilon(0.1));
+  CHECK(model->named_parameters()["transformer.h.0.attn.c_attn.bias"].abs().sum().item<double>() == 0);
+
+  GPT no_bias(GPTOptions(debug_options()).bias(false));
+  for (const auto& p : no_bias->named_parameters()) {
+    INFO(p.key());
+    CHECK(p.key().find("bias") == std::string::npos);
+  }
+  CHECK(no_bias->forward(random_tokens(1, 8, 256, 3)).sizes() == torch::IntArrayRef({1, 8, 256}));
+}
+
+TEST_CASE("gpt: KV-cache decoding gives the full forward's logits", "[gpt]") {
+  torch::manual_seed(0);
+  GPT model(debug_options());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto idx = random_tokens(2, 20, 256, 4);
+  auto full = model->forward(idx);  // [2, 20, 256]
+
+  auto cache = model->make_cache(2);
+  std::vector<torch::Tensor> parts;
+  parts.push_back(model->forward_cached(idx.narrow(1, 0, 7), cache));  // prompt: 7 at once
+  for (int64_t t = 7; t < 12; ++t) parts.push_back(model->forward_cached(idx.narrow(1, t, 1), cache));
+  parts.push_back(model->forward_cached(idx.narrow(1, 12, 8), cache));  // a chunk after a prefix
+  CHECK(cache.length == 20);
+  auto incremental = torch::cat(parts, 1);
+  CHECK(test::max_abs_diff(incremental, full) < 1e-5);
+
+  // A cache refuses to run past block_size.
+  auto small = model->make_cache(1, 64);
+  small.length = 60;
+  CHECK_THROWS(model->forward_cached(random_tokens(1, 5, 256, 5), small));
+}
+
+TEST_CASE("gpt: generate samples through the cache, reproducibly", "[gpt]") {
+  torch::manual_seed(0);
+  GPT model(debug_options());
+  const std::vector<int64_t> prompt = {1, 2, 3, 4, 5};
+
+  // Greedy through the cache equals argmax of repeated full forwards without one.
+  auto greedy = generate(model, prompt, GenerateOptions().temperature(0).max_new_tokens(12));
+  REQUIRE(greedy.size() == 12);
+  {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    std::vector<int64_t> seq = prompt;
+    for (int i = 0; i < 12; ++i) {
+      auto logits = model->forward(torch::tensor(seq).view({1, -1}));
+      seq.push_back(logits[0][-1].argmax().item<int64_t>());
+    }
+    CHECK(std::vector<int64_t>(seq.begin() + 5, seq.end()) == greedy);
+    model->train();
+  }
+  // top_k = 1 is greedy whatever the temperature.
+  CHECK(generate(model, prompt, GenerateOptions().temperature(1.5).top_k(1).max_new_tokens(12)) == greedy);
+
+  // The same seed gives the same sample; another seed (almost surely) another.
+  auto opts = GenerateOptions().temperature(1.0).top_p(0.9).max_new_tokens(20).seed(7);
+  auto a = generate(model, prompt, opts);
+  torch::manual_seed(123);  // the global RNG does not matter
+  CHECK(generate(model, prompt, opts) == a);
+  CHECK(generate(model, prompt, GenerateOptions(opts).seed(8)) != a);
+
+  // Stop ids end generation without being returned; the callback can stop it too.
+  auto stopped = generate(model, prompt, GenerateOptions().temperature(0).max_new_tokens(12).stop_ids({greedy[3]}));
+  CHECK(stopped.size() <= 3);
+  int calls = 0;
+  auto two = generate(model, prompt, GenerateOptions().temperature(0).max_new_tokens(12),
+                      [&](int64_t) { return ++calls < 2; });
+  CHECK(two.size() == 2);
+
+  // Longer than block_size (64): the cache is re-filled and generation goes on.
+  auto longer = generate(model, prompt, GenerateOptions().max_new_tokens(100));
+  CHECK(longer.size() == 100);
+  for (auto t : longer) CHECK((t >= 0 && t < 256));
+  CHECK(model->is_training());  // generate restored the mode
+}
+
+TEST_CASE("gpt: sampling filters (top-k, top-p)", "[gpt]") {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  auto logits = torch::tensor({0.0, 3.0, 2.9, -5.0, 1.0});
+  std::set<int64_t> seen;
+  for (int i = 0; i < 200; ++i)
+    seen.insert(sample_token(logits, GenerateOptions().top_k(2), gen));
+  CHECK(seen == std::set<int64_t>{1, 2});
+  seen.clear();
+  // p(1) ~ 0.47, p(2) ~ 0.43: top_p 0.5 keeps tokens 1 and 2 only.
+  for (int i = 0; i < 200; ++i)
+    seen.insert(sample_token(logits, GenerateOptions().top_p(0.5), gen));
+  CHECK(seen == std::set<int64_t>{1, 2});
+  CHECK(sample_token(logits, GenerateOptions().temperature(0), gen) == 1);
+}
+
+TEST_CASE("gpt: options from YAML through the registry", "[gpt][config]") {
+  auto doc = config::Document::parse("model:\n  type: gpt\n  size: debug\n  n_layer: 3\n  dropout: 0.1\n",
+                                     "run.yaml");
+  auto root = doc.root();
+  auto section = root.child("model");
+  std::string type;
+  section.read("type", type);
+  auto net = models::networks().make(type, section.where("type"), section);
+  root.finish();
+  auto gpt = std::dynamic_pointer_cast<GPTImpl>(net);
+  REQUIRE(gpt);
+  CHECK(gpt->options().n_layer() == 3);
+  CHECK(gpt->options().n_embd() == 64);
+  CHECK(gpt->options().dropout() == 0.1);
+  CHECK(doc.resolved_yaml().find("block_size: 64") != std::string::npos);
+
+  auto error_of = [](const std::string& yaml) -> std::string {
+    try {
+      auto d = config::Document::parse(yaml, "run.yaml");
+      auto r = d.root().child("model");
+      read_gpt_options(r);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(error_of("model:\n  size: debug\n  n_layers: 3\n").find("did you mean 'n_layer'") != std::string::npos);
+  CHECK(error_of("model:\n  size: gpt3\n").find("gpt2") != std::string::npos);
+  CHECK(error_of("model:\n  size: debug\n  n_head: 3\n").find("multiple of n_head") != std::string::npos);
+  CHECK(error_of("model:\n  size: gpt2-xl\n") == "");
+  CHECK(gpt_size("gpt2-medium").n_layer() == 24);
+}
+
+TEST_CASE("gpt: parity with an independent Python PyTorch GPT", "[gpt][parity]") {
+  for (bool bias : {true, false}) {
+    DYNAMIC_SECTION("bias " << bias) {
+      torch::manual_seed(42);
+      auto options = GPTOptions(debug_options()).bias(bias);
+      GPT model(options);
+      const int64_t B = 4, T = 32, V = options.vocab_size();
+      auto idx = random_tokens(B, T, V, 10);
+      auto targets = random_tokens(B, T, V, 11);
+
+      nlohmann::json cfg = {{"family", "gpt"},         {"vocab_size", V},
+                            {"block_size", options.block_size()}, {"n_layer", options.n_layer()},
+                            {"n_head", options.n_head()}, {"n_embd", options.n_embd()},
+                            {"bias", bias},           {"steps", 3},
+                            {"lr", 1e-3},             {"betas", {0.9, 0.95}},
+                            {"weight_decay", 0.1},    {"threads", 1}};
+      test::TempDir dir("gpt-parity");
+      auto py = test::run_python_reference(dir.path, cfg, test::named_parameters_of(*model),
+                                           {{"idx", idx}, {"targets", targets}});
+      auto ours = test::train_steps(*model, [&] { return model->forward(idx); }, targets, cfg);
+
+      CHECK(test::max_abs_diff(ours.first_logits, py.get("logits")) < 1e-5);
+      auto py_losses = py.get("losses");
+      REQUIRE(py_losses.numel() == 4);
+      for (int i = 0; i < 4; ++i) {
+        INFO("loss " << i << ": strata " << ours.losses[i] << " python " << py_losses[i].item<double>());
+        CHECK(std::abs(ours.losses[i] - py_losses[i].item<double>()) < 1e-4);
+      }
+      CHECK(ours.losses[3] < ours.losses[0]);
+      for (const auto& p : model->named_parameters()) {
+        INFO(p.key());
+        CHECK(test::max_abs_diff(p.value().detach(), py.get(p.key())) < 1e-4);
+      }
+    }
+  }
+}
