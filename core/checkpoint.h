@@ -31,9 +31,14 @@ struct CheckpointContents {
 
 class Checkpointer {
  public:
+  // keep_last <= 0 keeps every checkpoint.
   Checkpointer(std::string out_dir, int64_t keep_last);
 
-  // Writes checkpoints/step-NNNNNNN atomically; returns its directory.
+  // Writes checkpoints/step-NNNNNNN atomically; returns its directory. A checkpoint of
+  // the same step (saved again after a resume) is replaced. What a killed save left
+  // (checkpoints/.tmp-*) is removed first. Pruning keeps this checkpoint and the newest
+  // keep_last - 1 below it; checkpoints of later steps (from before a resume to an
+  // earlier step) are never pruned.
   std::string save(int64_t step, const CheckpointContents& contents);
   // The newest complete checkpoint's directory, or "" when there is none.
   std::string latest() const;
@@ -47,7 +52,9 @@ class Checkpointer {
 std::string checkpoint_name(int64_t step);
 // True when out_dir/checkpoints holds any checkpoint.
 bool has_checkpoints(const std::string& out_dir);
-// The newest complete checkpoint of a run directory, or "" when there is none.
+// The newest complete checkpoint of a run directory, or "" when there is none: the one
+// `latest` names, or when `latest` is missing or names no complete checkpoint, the
+// highest step-* directory holding a state.json.
 std::string latest_checkpoint(const std::string& out_dir);
 // Accepts a checkpoint directory or a run directory (then its latest checkpoint).
 std::string resolve_checkpoint(const std::string& path);
