@@ -100,14 +100,10 @@ BertLayerImpl::BertLayerImpl(const BertOptions& o) : options(o) {
 }
 
 torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-  const int64_t B = x.size(0), T = x.size(1), C = x.size(2);
-  const int64_t H = options.n_head(), hs = C / H;
+  const int64_t H = options.n_head();
   const double p = is_training() ? options.dropout() : 0.0;
-  auto heads = [&](torch::nn::Linear& proj) {  // [B, T, C] -> [B, H, T, hs]
-    return proj(x).view({B, T, H, hs}).transpose(1, 2);
-  };
-  auto y = attend(heads(query), heads(key), heads(value), mask, p, is_training());  // [B, H, T, hs]
-  y = attention_dense(y.transpose(1, 2).reshape({B, T, C}));                       // [B, T, C]
+  auto y = attend_split(query(x), key(x), value(x), H, mask, p, is_training());  // [B, T, C]
+  y = attention_dense(y);                                                       // [B, T, C]
   if (p > 0) y = torch::dropout(y, p, true);
   auto a = attention_norm(x + y);                  // [B, T, C]
   auto f = torch::gelu(intermediate_dense(a));     // [B, T, 4C]

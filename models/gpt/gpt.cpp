@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "core/compat.h"
 #include "core/errors.h"
 
 namespace strata::models {
@@ -62,20 +61,21 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const Att
                                                KVCache* cache, int64_t layer, int64_t past) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2);
   const int64_t H = options.n_head(), hs = C / H;
-  // One projection and one transpose for q, k and v together.
-  auto heads = c_attn(x).view({B, T, 3, H, hs}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, hs]
-  // The explicit (1.13) path multiplies with bmm over B*H: one copy here spares it one
-  // for each of q, k and v. scaled_dot_product_attention takes the strided views as they are.
-  if (!compat::kHasSdpa) heads = heads.contiguous();
-  auto q = heads[0], k = heads[1], v = heads[2];  // [B, H, T, hs]
-  if (cache != nullptr) {
-    cache->k[layer].narrow(2, past, T).copy_(k);
-    cache->v[layer].narrow(2, past, T).copy_(v);
-    k = cache->k[layer].narrow(2, 0, past + T);  // [B, H, past+T, hs]
-    v = cache->v[layer].narrow(2, 0, past + T);
+  auto qkv = c_attn(x);  // [B, T, 3C]: one projection for q, k and v
+  torch::Tensor y;       // [B, T, C]
+  if (cache == nullptr) {
+    y = attend_packed(qkv, H, mask, options.dropout(), is_training());
+  } else {
+    auto heads = qkv.view({B, T, 3, H, hs}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, hs]
+    cache->k[layer].narrow(2, past, T).copy_(heads[1]);
+    cache->v[layer].narrow(2, past, T).copy_(heads[2]);
+    auto k = cache->k[layer].narrow(2, 0, past + T);  // [B, H, past+T, hs]
+    auto v = cache->v[layer].narrow(2, 0, past + T);
+    y = attend(heads[0], k, v, mask, 0.0, false)  // [B, H, T, hs]
+            .transpose(1, 2)
+            .reshape({B, T, C});
   }
-  auto y = attend(q, k, v, mask, options.dropout(), is_training());  // [B, H, T, hs]
-  y = c_proj(y.transpose(1, 2).reshape({B, T, C}));                  // [B, T, C]
+  y = c_proj(y);  // [B, T, C]
   if (is_training() && options.dropout() > 0) y = torch::dropout(y, options.dropout(), true);
   return y;
 }

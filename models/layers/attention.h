@@ -3,11 +3,17 @@
 //
 // Shape letters: B batch, H heads, Tq queries, Tk keys, hs head size (C / H).
 //
-// On LibTorch 2.x attend() calls scaled_dot_product_attention (flash / memory-efficient
-// kernels, the causal case without any mask tensor). On 1.13 it takes an explicit path
-// that does as little work as it can: the scale and the additive mask go into one baddbmm,
-// then softmax, then one bmm. The causal mask is built once per model and device
-// (CausalMask), never per step.
+// On LibTorch 2.x everything calls scaled_dot_product_attention (flash / memory-efficient
+// kernels, the causal case without any mask tensor). On 1.13:
+// - attend_packed / attend_split (training and full-sequence forwards) run a fused
+//   attention with its own backward: one parallel loop over (batch, head) pairs whose
+//   small matrix products read q, k and v straight out of the projections' [B, T, ...]
+//   layout and write the output in the [B, T, C] layout c_proj wants. No head transposes,
+//   no copies, and two parallel regions per layer instead of a dozen ops each synchronising
+//   the threads. Attention-weight dropout falls back to the explicit path.
+// - attend (the KV-cache path, and the fallback) puts the scale and the additive mask into
+//   one baddbmm, then softmax, then one bmm.
+// The causal mask is built once per model and device (CausalMask), never per step.
 
 #include <torch/torch.h>
 
@@ -47,5 +53,14 @@ torch::Tensor padding_bias(const torch::Tensor& attention_mask, torch::ScalarTyp
 // whose B and H dimensions merge) spare the explicit path a copy.
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const AttentionMask& mask, double dropout_p, bool training);
+
+// Self-attention straight from a fused projection: qkv [B, T, 3C] (q, k, v stacked on the
+// last dimension, each n_head heads of hs) -> [B, T, C], ready for the output projection.
+torch::Tensor attend_packed(const torch::Tensor& qkv, int64_t n_head, const AttentionMask& mask,
+                            double dropout_p, bool training);
+
+// The same from separate projections: q, k, v [B, T, C] -> [B, T, C].
+torch::Tensor attend_split(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                           int64_t n_head, const AttentionMask& mask, double dropout_p, bool training);
 
 }  // namespace strata::models
