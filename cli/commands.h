@@ -9,5 +9,6 @@ namespace strata::cli {
 void add_train_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
 void add_tokenizer_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 
 }  // namespace strata::cli

@@ -46,7 +46,7 @@ torch::Device setup_run(const RunOptions& o) {
   return device;
 }
 
-void prepare_run_dir(const RunOptions& o) {
+void check_run_dir(const RunOptions& o) {
   fs::path dir(o.out_dir);
   if (fs::exists(dir) && !fs::is_directory(dir)) {
     throw InputError(fmt::format("out_dir: '{}' exists and is not a directory", o.out_dir));
@@ -57,6 +57,11 @@ void prepare_run_dir(const RunOptions& o) {
         "overwrite=true to start over",
         o.out_dir));
   }
+}
+
+void prepare_run_dir(const RunOptions& o) {
+  check_run_dir(o);
+  fs::path dir(o.out_dir);
   if (o.overwrite && !o.resume) {
     for (const char* name : {"checkpoints", "metrics.jsonl", "results.json", "eval"}) {
       fs::remove_all(dir / name);

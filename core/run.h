@@ -34,5 +34,7 @@ torch::Device setup_run(const RunOptions& o);
 // checkpoints, with neither resume nor overwrite, is refused (InputError). overwrite
 // removes the old run's checkpoints, metrics and results before anything new is written.
 void prepare_run_dir(const RunOptions& o);
+// Only the refusal of prepare_run_dir, changing nothing.
+void check_run_dir(const RunOptions& o);
 
 }  // namespace strata

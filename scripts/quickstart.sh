@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-bash scripts/build.sh
+bash scripts/build.sh strata
 BUILD_DIR=${STRATA_BUILD_DIR:-build}
 "$BUILD_DIR/strata" summary configs/cnn/fashion.yaml
 "$BUILD_DIR/strata" train configs/cnn/fashion.yaml overwrite=true "$@"

@@ -49,9 +49,12 @@ inline ProcessResult run_strata(const std::vector<std::string>& args) {
 }
 
 // Starts `strata args...` in the background (output to `log`); returns its pid.
-inline pid_t spawn_strata(const std::vector<std::string>& args, const std::string& log) {
+// `env` is prepended as shell assignments ("RANK=1 WORLD_SIZE=2").
+inline pid_t spawn_strata(const std::vector<std::string>& args, const std::string& log,
+                          const std::string& env = "") {
   std::vector<std::string> all = {"/bin/sh", "-c", ""};
-  std::string cmd = "cd " + shell_quote(source_dir()) + " && exec " + shell_quote(strata_binary());
+  std::string cmd = "cd " + shell_quote(source_dir()) + " && exec env " + env + " " +
+                    shell_quote(strata_binary());
   for (const auto& a : args) cmd += " " + shell_quote(a);
   cmd += " >" + shell_quote(log) + " 2>&1";
   all[2] = cmd;
