@@ -41,9 +41,12 @@ torch::Device setup_run(const RunOptions& o) {
   torch::Device device = (o.device == "cuda" || (o.device == "auto" && has_cuda))
                              ? torch::Device(torch::kCUDA)
                              : torch::Device(torch::kCPU);
-  log::info("threads: {}  device: {}  seed: {}  torch: {}", at::get_num_threads(),
-            device.str(), o.seed, TORCH_VERSION);
   return device;
+}
+
+void log_run_setup(const RunOptions& o, const torch::Device& device) {
+  log::info("threads: {}  device: {}  seed: {}  torch: {}", at::get_num_threads(), device.str(),
+            o.seed, TORCH_VERSION);
 }
 
 void check_run_dir(const RunOptions& o) {

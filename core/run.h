@@ -26,9 +26,11 @@ void read_options(config::Reader& root, RunOptions& o);
 // The number of cores this process may run on (sched_getaffinity).
 int64_t usable_cores();
 
-// Sets intra-op threads (printing the count: Debian's LibTorch starts with one), seeds
-// every generator, and picks the device. `cuda` on a machine without one is an InputError.
+// Sets intra-op threads (Debian's LibTorch starts with one), seeds every generator, and
+// picks the device. `cuda` on a machine without one is an InputError.
 torch::Device setup_run(const RunOptions& o);
+// Prints the thread count, device and seed (once the config has passed its checks).
+void log_run_setup(const RunOptions& o, const torch::Device& device);
 
 // Checks the run directory against resume/overwrite and creates it. A directory that holds
 // checkpoints, with neither resume nor overwrite, is refused (InputError). overwrite

@@ -158,7 +158,7 @@ nlohmann::json train_document(const config::Document& doc) {
   std::string type;
   model_section.required("type", type);
   if (is_classical(type)) {
-    setup_run(run);
+    log_run_setup(run, setup_run(run));
     prepare_run_dir(run);
     return train_classical(doc, root, run);
   }
@@ -283,6 +283,7 @@ nlohmann::json train_document(const config::Document& doc) {
   }
 
   if (rank0) prepare_run_dir(run);
+  log_run_setup(run, device);
   auto sync = join_process_group(env, device);
   const std::string config_yaml = doc.resolved_yaml();
   if (rank0) write_file_atomic(run.out_dir + "/config.yaml", config_yaml);
