@@ -101,12 +101,14 @@ double run_strata(const Shape& s, double* flops_per_token) {
   model->train();
   *flops_per_token = model->train_flops_per_unit();
   AdamW opt(model->parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.01);
-  auto x = torch::randint(s.V, {s.B, s.T}), y = torch::randint(s.V, {s.B, s.T});
+  strata::Batch batch;
+  batch.input = torch::randint(s.V, {s.B, s.T});
+  batch.target = torch::randint(s.V, {s.B, s.T});
   double best = 1e9;
   for (int64_t it = 0; it < s.steps; ++it) {
     auto t0 = Clock::now();
-    auto logits = model->forward(x);  // [B, T, V]
-    auto loss = torch::cross_entropy_loss(logits.view({-1, s.V}), y.view({-1}));
+    // cross_entropy(logits, target) without materialising the logits (layers/lm_head.h).
+    auto loss = model->loss(batch);
     opt.zero_grad();
     loss.backward();
     opt.step();

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/errors.h"
+#include "models/layers/lm_head.h"
 
 namespace strata::models {
 
@@ -168,6 +169,16 @@ torch::Tensor BertImpl::mlm_logits(const torch::Tensor& hidden) {
 
 torch::Tensor BertImpl::forward(const Batch& batch) {
   return mlm_logits(hidden_states(batch.input, batch.segment, batch.attention_mask));
+}
+
+torch::Tensor BertImpl::loss(const Batch& batch) {
+  auto hidden = hidden_states(batch.input, batch.segment, batch.attention_mask);  // [B, T, C]
+  auto targets = batch.target.reshape({-1});                                     // [B*T]
+  auto rows = targets.ne(-100).nonzero().squeeze(1);                             // [M]
+  auto h = hidden.reshape({-1, options_.n_embd()}).index_select(0, rows);        // [M, C]
+  h = transform_norm(torch::gelu(transform_dense(h)));                           // [M, C]
+  return linear_cross_entropy(h, embeddings->word_embeddings->weight, decoder_bias,
+                              targets.index_select(0, rows));
 }
 
 int64_t BertImpl::num_params(bool include_position_embeddings) const {

@@ -98,6 +98,11 @@ class BertImpl : public Network {
   // masked positions first and pass only those.
   torch::Tensor mlm_logits(const torch::Tensor& hidden);
 
+  // Mean masked-LM cross-entropy over the positions whose batch.target is not -100: the
+  // same value as cross_entropy(forward(batch), target, ignore_index -100), with the head
+  // run on those positions only and without materialising logits (layers/lm_head.h).
+  torch::Tensor loss(const Batch& batch);
+
   // Parameters counted for FLOPs: all but the position and segment embeddings.
   int64_t num_params(bool include_position_embeddings = false) const;
   // 6 N + 12 L C T per token (T = block_size), forward and backward.

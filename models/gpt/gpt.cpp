@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "models/layers/lm_head.h"
 
 namespace strata::models {
 
@@ -155,6 +156,12 @@ torch::Tensor GPTImpl::logits(const torch::Tensor& hidden) {
 torch::Tensor GPTImpl::forward(const torch::Tensor& idx) { return logits(hidden_states(idx)); }
 
 torch::Tensor GPTImpl::forward(const Batch& batch) { return forward(batch.input); }
+
+torch::Tensor GPTImpl::loss(const Batch& batch) {
+  auto h = hidden_states(batch.input);  // [B, T, C]
+  return linear_cross_entropy(h.reshape({-1, options_.n_embd()}), wte->weight, {},
+                              batch.target.reshape({-1}));
+}
 
 torch::Tensor GPTImpl::forward_cached(const torch::Tensor& idx, KVCache& cache) {
   return logits(hidden_states(idx, &cache));

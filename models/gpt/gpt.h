@@ -99,6 +99,10 @@ class GPTImpl : public Network {
   torch::Tensor hidden_states(const torch::Tensor& idx, KVCache* cache = nullptr);
   // Hidden states [..., C] -> logits [..., V] through the tied embedding.
   torch::Tensor logits(const torch::Tensor& hidden);
+  // Mean next-token cross-entropy of batch.input [B, T] against batch.target [B, T]
+  // (-100 = ignored), the same value as cross_entropy(forward(batch), target) computed
+  // without materialising the logits (layers/lm_head.h): faster and lighter for training.
+  torch::Tensor loss(const Batch& batch);
   // Logits [B, T, V] for new tokens idx [B, T], reading and extending the cache.
   torch::Tensor forward_cached(const torch::Tensor& idx, KVCache& cache);
   // An empty cache for `batch_size` sequences of up to `capacity` positions (default

@@ -28,7 +28,7 @@ nlohmann::json read_json(const fs::path& p) {
 }
 
 const std::string kSmallData =
-    "data: {dataset: fashion_mnist, train_size: 600, validation: 100, test_size: 300}\n";
+    "data: {dataset: fashion_mnist, labels_per_class: 60, validation: 100, test_per_class: 30}\n";
 
 }  // namespace
 
@@ -90,8 +90,8 @@ TEST_CASE("the shipped rules score above chance and refuse bad configs",
   const fs::path out = fs::temp_directory_path() / "strata_test_rules_run";
   fs::remove_all(out);
   auto doc = config::Document::load(STRATA_SOURCE_DIR "/configs/rules/fashion.yaml",
-                                    {"out_dir=" + out.string(), "data.test_size=1000",
-                                     "data.train_size=1000", "data.validation=100"});
+                                    {"out_dir=" + out.string(), "data.test_per_class=100",
+                                     "data.labels_per_class=100", "data.validation=100"});
   auto root = doc.root();
   RunOptions run;
   read_options(root, run);

@@ -45,9 +45,11 @@ struct ParityRun {
   std::vector<double> losses;  // before each step, then after the last
 };
 
-// `steps` AdamW steps on cross-entropy(run(), targets), ignore_index -100.
-inline ParityRun train_steps(torch::nn::Module& model, const std::function<torch::Tensor()>& run,
-                             const torch::Tensor& targets, const nlohmann::json& cfg) {
+// The initial logits(), then `steps` AdamW steps on loss() (the model's fused training
+// loss, which the Python side computes as cross-entropy of its logits, ignore_index -100).
+inline ParityRun train_steps(torch::nn::Module& model, const std::function<torch::Tensor()>& logits,
+                             const std::function<torch::Tensor()>& loss_of_model,
+                             const nlohmann::json& cfg) {
   std::vector<torch::Tensor> decay, rest;
   for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : rest).push_back(p);
   const double lr = cfg["lr"], wd = cfg["weight_decay"];
@@ -61,12 +63,12 @@ inline ParityRun train_steps(torch::nn::Module& model, const std::function<torch
 
   ParityRun out;
   const int steps = cfg["steps"];
+  {
+    torch::NoGradGuard no_grad;
+    out.first_logits = logits().detach().clone();
+  }
   for (int step = 0; step <= steps; ++step) {
-    auto logits = run();
-    if (!out.first_logits.defined()) out.first_logits = logits.detach().clone();
-    auto loss = torch::nn::functional::cross_entropy(
-        logits.view({-1, logits.size(-1)}), targets.view({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    auto loss = loss_of_model();
     out.losses.push_back(loss.item<double>());
     if (step == steps) break;
     for (auto& p : model.parameters()) p.mutable_grad() = torch::Tensor();

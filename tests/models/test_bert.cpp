@@ -140,7 +140,24 @@ TEST_CASE("bert: MLM parity with an independent Python PyTorch BERT", "[bert][pa
       dir.path, cfg, test::named_parameters_of(*model),
       {{"ids", ids}, {"segment", segment}, {"attention_mask", mask}, {"targets", targets}});
   Batch batch{ids, targets, segment, mask};
-  auto ours = test::train_steps(*model, [&] { return model->forward(batch); }, targets, cfg);
+  {  // The training loss (head on masked positions only, fused) is the logits' cross-entropy.
+    auto reference = torch::nn::functional::cross_entropy(
+        model->forward(batch).view({-1, V}), targets.view({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    auto expected = torch::autograd::grad({reference}, model->parameters(), {}, false, false, true);
+    auto fused = model->loss(batch);
+    CHECK(std::abs(fused.item<double>() - reference.item<double>()) < 1e-5);
+    auto got = torch::autograd::grad({fused}, model->parameters(), {}, false, false, true);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (!expected[i].defined()) {  // the pooler is not on the MLM path
+        CHECK(!got[i].defined());
+        continue;
+      }
+      CHECK(test::max_abs_diff(got[i], expected[i]) < 1e-6);
+    }
+  }
+  auto ours = test::train_steps(*model, [&] { return model->forward(batch); },
+                                [&] { return model->loss(batch); }, cfg);
 
   CHECK(test::max_abs_diff(ours.first_logits, py.get("logits")) < 1e-5);
   auto py_losses = py.get("losses");

@@ -48,6 +48,27 @@ TEST_CASE("gpt: logits shape, loss and gradients reach every parameter", "[gpt]"
   CHECK(model->hidden_states(idx).sizes() == torch::IntArrayRef({2, 16, 64}));
 }
 
+TEST_CASE("gpt: loss() equals cross-entropy of the logits, gradients included", "[gpt]") {
+  torch::manual_seed(0);
+  GPT model(debug_options());
+  Batch batch;
+  batch.input = random_tokens(3, 20, 256, 6);
+  batch.target = random_tokens(3, 20, 256, 7);
+  batch.target[1][4] = -100;  // ignored positions
+  batch.target[2].narrow(0, 10, 10).fill_(-100);
+  auto reference = torch::nn::functional::cross_entropy(
+      model->forward(batch).view({-1, 256}), batch.target.view({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+  auto grads_of = [&](const torch::Tensor& loss) {
+    return torch::autograd::grad({loss}, model->parameters());
+  };
+  auto expected = grads_of(reference);
+  auto fused = model->loss(batch);
+  CHECK(std::abs(fused.item<double>() - reference.item<double>()) < 1e-5);
+  auto got = grads_of(fused);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(test::max_abs_diff(got[i], expected[i]) < 1e-6);
+}
+
 TEST_CASE("gpt: nanoGPT parameter names, tied output, GPT-2 init", "[gpt]") {
   torch::manual_seed(0);
   GPT model(debug_options());
@@ -216,7 +237,9 @@ TEST_CASE("gpt: parity with an independent Python PyTorch GPT", "[gpt][parity]")
       test::TempDir dir("gpt-parity");
       auto py = test::run_python_reference(dir.path, cfg, test::named_parameters_of(*model),
                                            {{"idx", idx}, {"targets", targets}});
-      auto ours = test::train_steps(*model, [&] { return model->forward(idx); }, targets, cfg);
+      Batch batch{idx, targets, {}, {}};
+      auto ours = test::train_steps(*model, [&] { return model->forward(idx); },
+                                    [&] { return model->loss(batch); }, cfg);
 
       CHECK(test::max_abs_diff(ours.first_logits, py.get("logits")) < 1e-5);
       auto py_losses = py.get("losses");

