@@ -64,22 +64,29 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
   return r;
 }
 
+// An undefined tensor cannot be an autograd input, so the bias comes last and only when
+// there is one (backward's trailing undefined gradient is then dropped).
 class LinearCrossEntropy : public torch::autograd::Function<LinearCrossEntropy> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden,
-                               const torch::Tensor& weight, const torch::Tensor& bias,
-                               const torch::Tensor& targets, int64_t ignore_index) {
+                               const torch::Tensor& weight, const torch::Tensor& targets,
+                               int64_t ignore_index, const torch::Tensor& bias) {
     Wanted want{hidden.requires_grad(), weight.requires_grad(), bias.defined() && bias.requires_grad()};
     auto r = forward_and_gradients(hidden, weight, bias, targets, ignore_index, want);
     ctx->save_for_backward({r.d_hidden, r.d_weight, r.d_bias});
     return r.loss;
+  }
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden,
+                               const torch::Tensor& weight, const torch::Tensor& targets,
+                               int64_t ignore_index) {
+    return forward(ctx, hidden, weight, targets, ignore_index, torch::Tensor());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto& g = grads[0];  // scalar
     auto scaled = [&](const torch::Tensor& t) { return t.defined() ? t * g : torch::Tensor(); };
-    return {scaled(saved[0]), scaled(saved[1]), scaled(saved[2]), torch::Tensor(), torch::Tensor()};
+    return {scaled(saved[0]), scaled(saved[1]), torch::Tensor(), torch::Tensor(), scaled(saved[2])};
   }
 };
 
@@ -97,7 +104,8 @@ torch::Tensor linear_cross_entropy(const torch::Tensor& hidden, const torch::Ten
                      (hidden.requires_grad() || weight.requires_grad() ||
                       (bias.defined() && bias.requires_grad()));
   if (!grads) return forward_and_gradients(hidden, weight, bias, targets, ignore_index, Wanted{}).loss;
-  return LinearCrossEntropy::apply(hidden, weight, bias, targets, ignore_index);
+  if (bias.defined()) return LinearCrossEntropy::apply(hidden, weight, targets, ignore_index, bias);
+  return LinearCrossEntropy::apply(hidden, weight, targets, ignore_index);
 }
 
 }  // namespace strata::models
