@@ -105,9 +105,11 @@ int main(int argc, char** argv) try {
 
   // The model both sides use: given, or trained once here (not timed against anyone).
   std::string model;
-  if (const char* given = std::getenv("BENCH_TOKENIZER_MODEL"); given != nullptr && *given != '\0') {
+  if (const char* given = std::getenv("BENCH_TOKENIZER_MODEL");
+      given != nullptr && *given != '\0') {
     model = given;
-    fmt::print("corpus {}: {} documents, {:.2f} MB; model {}\n", corpus_name, corpus.documents.size(), mb, model);
+    fmt::print("corpus {}: {} documents, {:.2f} MB; model {}\n", corpus_name,
+               corpus.documents.size(), mb, model);
   } else {
     pretrain::CorpusPrepOptions t;
     t.corpus = {corpus_name};
@@ -117,9 +119,10 @@ int main(int argc, char** argv) try {
     t.verbose = false;
     const auto trained = pretrain::prepare_corpus(t);
     model = trained.tokenizer_path();
-    fmt::print("corpus {}: {} documents, {:.2f} MB; bpe tokenizer, vocab {}, trained on the train "
-               "split in {:.1f} s\n",
-               corpus_name, corpus.documents.size(), mb, vocab, trained.train_seconds);
+    fmt::print(
+        "corpus {}: {} documents, {:.2f} MB; bpe tokenizer, vocab {}, trained on the train "
+        "split in {:.1f} s\n",
+        corpus_name, corpus.documents.size(), mb, vocab, trained.train_seconds);
   }
 
   // The peer's input: the same documents in the same order, one per line.
@@ -159,8 +162,9 @@ int main(int argc, char** argv) try {
     }
     if (peer_ok) {
       t0 = Clock::now();
-      const int rc = run_program({spm_encode, "--model=" + model, "--output_format=id", "--input=" + text_path,
-                          "--output=" + work + "/peer.txt", "--minloglevel=2"});
+      const int rc =
+          run_program({spm_encode, "--model=" + model, "--output_format=id", "--input=" + text_path,
+                       "--output=" + work + "/peer.txt", "--minloglevel=2"});
       peer_best = std::min(peer_best, seconds_since(t0));
       peer_ok = rc == 0;
     }
@@ -170,19 +174,23 @@ int main(int argc, char** argv) try {
   }
 
   const double strata_mbs = mb / strata_best;
-  fmt::print("strata corpus prep ({} threads): {:.2f} MB/s ({:.3f} s, best of {}; documents encoded {})\n",
-             threads, strata_mbs, strata_best, repeats, in_pieces ? "in ~1 KB pieces" : "whole");
-  fmt::print("strata corpus prep (1 thread): {:.2f} MB/s ({:.3f} s, best of {})\n", mb / one_best, one_best,
-             repeats);
+  fmt::print(
+      "strata corpus prep ({} threads): {:.2f} MB/s ({:.3f} s, best of {}; documents encoded {})\n",
+      threads, strata_mbs, strata_best, repeats, in_pieces ? "in ~1 KB pieces" : "whole");
+  fmt::print("strata corpus prep (1 thread): {:.2f} MB/s ({:.3f} s, best of {})\n", mb / one_best,
+             one_best, repeats);
   if (!peer_ok) {
-    fmt::print("ratio unavailable: spm_encode {}\n", spm_encode.empty() ? "not found on PATH" : "failed");
+    fmt::print("ratio unavailable: spm_encode {}\n",
+               spm_encode.empty() ? "not found on PATH" : "failed");
     return 1;
   }
   const double peer_mbs = mb / peer_best;
-  fmt::print("spm_encode (1 process): {:.2f} MB/s ({:.3f} s, best of {})\n", peer_mbs, peer_best, repeats);
+  fmt::print("spm_encode (1 process): {:.2f} MB/s ({:.3f} s, best of {})\n", peer_mbs, peer_best,
+             repeats);
   const int64_t peer_tokens = count_ids(work + "/peer.txt");
-  fmt::print("tokens: strata {} + {} EOS, spm_encode {} ({})\n", strata_tokens - documents, documents,
-             peer_tokens, strata_tokens - documents == peer_tokens ? "same" : "DIFFERENT");
+  fmt::print("tokens: strata {} + {} EOS, spm_encode {} ({})\n", strata_tokens - documents,
+             documents, peer_tokens,
+             strata_tokens - documents == peer_tokens ? "same" : "DIFFERENT");
   fmt::print("ratio {:.2f}\n", strata_mbs / peer_mbs);
   return 0;
 } catch (const strata::InputError& e) {

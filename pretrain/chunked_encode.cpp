@@ -44,11 +44,16 @@ class ProtoReader {
     uint64_t v = 0;
     std::string_view s;
     switch (wire) {
-      case 0: return varint(v);
-      case 1: return advance(8);
-      case 2: return bytes(s);
-      case 5: return advance(4);
-      default: return false;
+      case 0:
+        return varint(v);
+      case 1:
+        return advance(8);
+      case 2:
+        return bytes(s);
+      case 5:
+        return advance(4);
+      default:
+        return false;
     }
   }
 
@@ -64,15 +69,15 @@ class ProtoReader {
 
 // The settings that decide whether encoding is word-local, with the proto's defaults.
 struct WhitespaceSettings {
-  bool split_by_whitespace = true;           // TrainerSpec 22
-  bool treat_whitespace_as_suffix = false;   // TrainerSpec 24
-  bool allow_whitespace_only_pieces = false; // TrainerSpec 26
-  std::string normalizer = "nmt_nfkc";       // NormalizerSpec 1
-  bool add_dummy_prefix = true;              // NormalizerSpec 3
-  bool remove_extra_whitespaces = true;      // NormalizerSpec 4
-  bool escape_whitespaces = true;            // NormalizerSpec 5
-  bool custom_rules = false;                 // NormalizerSpec 6 (normalization_rule_tsv)
-  bool user_piece_with_space = false;        // a USER_DEFINED piece holding a space or "▁"
+  bool split_by_whitespace = true;            // TrainerSpec 22
+  bool treat_whitespace_as_suffix = false;    // TrainerSpec 24
+  bool allow_whitespace_only_pieces = false;  // TrainerSpec 26
+  std::string normalizer = "nmt_nfkc";        // NormalizerSpec 1
+  bool add_dummy_prefix = true;               // NormalizerSpec 3
+  bool remove_extra_whitespaces = true;       // NormalizerSpec 4
+  bool escape_whitespaces = true;             // NormalizerSpec 5
+  bool custom_rules = false;                  // NormalizerSpec 6 (normalization_rule_tsv)
+  bool user_piece_with_space = false;         // a USER_DEFINED piece holding a space or "▁"
 };
 
 bool read_flags(std::string_view message, WhitespaceSettings& s, bool trainer) {
@@ -83,11 +88,14 @@ bool read_flags(std::string_view message, WhitespaceSettings& s, bool trainer) {
     std::string_view text;
     if (trainer && wire == 0 && (field == 22 || field == 24 || field == 26)) {
       if (!r.varint(v)) return false;
-      (field == 22 ? s.split_by_whitespace
-                   : field == 24 ? s.treat_whitespace_as_suffix : s.allow_whitespace_only_pieces) = v != 0;
+      (field == 22   ? s.split_by_whitespace
+       : field == 24 ? s.treat_whitespace_as_suffix
+                     : s.allow_whitespace_only_pieces) = v != 0;
     } else if (!trainer && wire == 0 && (field == 3 || field == 4 || field == 5)) {
       if (!r.varint(v)) return false;
-      (field == 3 ? s.add_dummy_prefix : field == 4 ? s.remove_extra_whitespaces : s.escape_whitespaces) = v != 0;
+      (field == 3   ? s.add_dummy_prefix
+       : field == 4 ? s.remove_extra_whitespaces
+                    : s.escape_whitespaces) = v != 0;
     } else if (!trainer && wire == 2 && (field == 1 || field == 6)) {
       if (!r.bytes(text)) return false;
       if (field == 1) s.normalizer = std::string(text);
@@ -144,8 +152,9 @@ bool model_encodes_words_independently(const std::string& model_path) {
   const bool known_normalizer = s.normalizer == "nmt_nfkc" || s.normalizer == "nfkc" ||
                                 s.normalizer == "nmt_nfkc_cf" || s.normalizer == "nfkc_cf" ||
                                 s.normalizer == "identity";
-  return s.split_by_whitespace && !s.treat_whitespace_as_suffix && !s.allow_whitespace_only_pieces &&
-         s.escape_whitespaces && known_normalizer && !s.custom_rules && !s.user_piece_with_space &&
+  return s.split_by_whitespace && !s.treat_whitespace_as_suffix &&
+         !s.allow_whitespace_only_pieces && s.escape_whitespaces && known_normalizer &&
+         !s.custom_rules && !s.user_piece_with_space &&
          s.add_dummy_prefix == s.remove_extra_whitespaces;
 }
 

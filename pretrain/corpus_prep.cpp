@@ -120,7 +120,8 @@ void copy_file_atomic(const std::string& from, const std::string& to) {
   const std::string tmp = to + ".tmp";
   fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
   if (!ec) fs::rename(tmp, to, ec);
-  if (ec) throw InputError("cannot copy tokenizer model " + from + " to " + to + ": " + ec.message());
+  if (ec)
+    throw InputError("cannot copy tokenizer model " + from + " to " + to + ": " + ec.message());
 }
 
 void train_tokenizer(const data::Corpus& corpus, const CorpusPrepOptions& o, int threads) {
@@ -142,7 +143,8 @@ void train_tokenizer(const data::Corpus& corpus, const CorpusPrepOptions& o, int
     std::error_code ec;
     fs::remove(text_path, ec);
     const std::string why = e.what();
-    if (why.find("ocabulary size") != std::string::npos || why.find("vocab_size") != std::string::npos) {
+    if (why.find("ocabulary size") != std::string::npos ||
+        why.find("vocab_size") != std::string::npos) {
       throw InputError("tokenizer vocab_size " + std::to_string(t.vocab_size) +
                        " is larger than corpus '" + corpus.name + "' supports (" +
                        std::to_string(corpus.bytes(data::Split::kTrain)) +
@@ -159,7 +161,10 @@ void train_tokenizer(const data::Corpus& corpus, const CorpusPrepOptions& o, int
 class ShardWriter {
  public:
   ShardWriter(std::string dir, std::string split, int64_t width, int64_t shard_tokens)
-      : dir_(std::move(dir)), split_(std::move(split)), width_(width), shard_tokens_(shard_tokens) {}
+      : dir_(std::move(dir)),
+        split_(std::move(split)),
+        width_(width),
+        shard_tokens_(shard_tokens) {}
   ~ShardWriter() {
     if (file_ != nullptr) std::fclose(file_);
   }
@@ -237,7 +242,8 @@ constexpr int64_t kGroupBytes = int64_t(64) << 20;
 constexpr size_t kPieceBytes = 1024;
 
 data::SplitShards write_split(const data::Corpus& corpus, data::Split split, const Tokenizer& tok,
-                              const CorpusPrepOptions& o, int64_t width, bool in_pieces, int threads) {
+                              const CorpusPrepOptions& o, int64_t width, bool in_pieces,
+                              int threads) {
   ShardWriter writer(o.out_dir, data::split_name(split), width, o.shard_tokens);
   const auto docs = corpus.split(split);
   const int eos = tok.eos_id();
@@ -328,13 +334,15 @@ PreparedCorpus prepare_corpus(const CorpusPrepOptions& o) {
   result.dir = o.out_dir;
   if (!o.force && matches(o.out_dir, request, result.manifest)) {
     result.reused = true;
-    if (o.verbose) log::info("corpus {}: reusing the prepared shards in {}", corpus.name, o.out_dir);
+    if (o.verbose)
+      log::info("corpus {}: reusing the prepared shards in {}", corpus.name, o.out_dir);
     return result;
   }
 
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
-  if (!fs::is_directory(o.out_dir, ec)) throw InputError("cannot create data directory " + o.out_dir);
+  if (!fs::is_directory(o.out_dir, ec))
+    throw InputError("cannot create data directory " + o.out_dir);
   clear_previous(o.out_dir);
 
   const std::string model_path = (fs::path(o.out_dir) / "tokenizer.model").string();
@@ -354,8 +362,9 @@ PreparedCorpus prepare_corpus(const CorpusPrepOptions& o) {
   result.train_seconds = seconds_since(start);
   const Tokenizer tok = Tokenizer::load(model_path);
   if (tok.eos_id() < 0) {
-    throw InputError("tokenizer model " + (o.tokenizer_model.empty() ? model_path : o.tokenizer_model) +
-                     " has no EOS id, which separates documents in the shards (train it with eos_id >= 0)");
+    throw InputError(
+        "tokenizer model " + (o.tokenizer_model.empty() ? model_path : o.tokenizer_model) +
+        " has no EOS id, which separates documents in the shards (train it with eos_id >= 0)");
   }
 
   data::ShardManifest& m = result.manifest;
@@ -385,13 +394,14 @@ PreparedCorpus prepare_corpus(const CorpusPrepOptions& o) {
 
   if (o.verbose) {
     const auto& s = m.splits;
-    log::info("corpus {}: {} documents, {:.1f} MB tokenized in {:.2f} s on {} threads ({:.1f} MB/s); "
-              "tokens train {}, validation {}, test {} ({}, vocab {}) in {}",
-              corpus.name, corpus.documents.size(), double(result.text_bytes) / 1e6,
-              result.tokenize_seconds, threads,
-              double(result.text_bytes) / 1e6 / std::max(result.tokenize_seconds, 1e-9),
-              human_count(s.at("train").tokens), human_count(s.at("validation").tokens),
-              human_count(s.at("test").tokens), m.dtype, m.vocab_size, o.out_dir);
+    log::info(
+        "corpus {}: {} documents, {:.1f} MB tokenized in {:.2f} s on {} threads ({:.1f} MB/s); "
+        "tokens train {}, validation {}, test {} ({}, vocab {}) in {}",
+        corpus.name, corpus.documents.size(), double(result.text_bytes) / 1e6,
+        result.tokenize_seconds, threads,
+        double(result.text_bytes) / 1e6 / std::max(result.tokenize_seconds, 1e-9),
+        human_count(s.at("train").tokens), human_count(s.at("validation").tokens),
+        human_count(s.at("test").tokens), m.dtype, m.vocab_size, o.out_dir);
   }
   return result;
 }

@@ -27,7 +27,7 @@ namespace strata::pretrain {
 struct CorpusPrepOptions {
   std::vector<std::string> corpus;  // built-in names, .txt/.jsonl files, directories, globs
   data::CorpusOptions corpus_options;
-  std::string out_dir;              // the data directory
+  std::string out_dir;  // the data directory
   // An existing SentencePiece model to reuse (copied into out_dir); "" trains one on the
   // train split with `tokenizer`.
   std::string tokenizer_model;
@@ -41,8 +41,8 @@ struct CorpusPrepOptions {
 struct PreparedCorpus {
   std::string dir;
   data::ShardManifest manifest;
-  bool reused = false;      // the directory already matched the request
-  int64_t text_bytes = 0;   // corpus bytes tokenized (0 when reused)
+  bool reused = false;            // the directory already matched the request
+  int64_t text_bytes = 0;         // corpus bytes tokenized (0 when reused)
   double tokenize_seconds = 0.0;  // loading, tokenizing and writing shards, not training
   double train_seconds = 0.0;     // tokenizer training
 

@@ -56,7 +56,8 @@ MaskedLMOptions masked_lm_options(const Tokenizer& tok, uint64_t seed, bool cls_
   }
   for (int64_t id : {int64_t(unk), int64_t(tok.bos_id()), int64_t(tok.eos_id()),
                      int64_t(tok.pad_id()), o.mask_id, symbol("[CLS]"), symbol("[SEP]")}) {
-    if (id >= 0 && std::find(o.special_ids.begin(), o.special_ids.end(), id) == o.special_ids.end()) {
+    if (id >= 0 &&
+        std::find(o.special_ids.begin(), o.special_ids.end(), id) == o.special_ids.end()) {
       o.special_ids.push_back(id);
     }
   }
@@ -73,7 +74,7 @@ Batch mask_tokens(const Batch& batch, const MaskedLMOptions& o) {
               "masked LM options need vocab_size and a [MASK] id inside it");
   const auto device = batch.input.device();
   auto input = batch.input.to(torch::kCPU, torch::kLong).contiguous().clone();  // [B, T]
-  auto target = torch::full_like(input, -100);                                   // [B, T]
+  auto target = torch::full_like(input, -100);                                  // [B, T]
   const int64_t B = input.size(0), T = input.size(1);
 
   std::vector<char> special(size_t(o.vocab_size), 0);
@@ -125,18 +126,20 @@ Batch mask_tokens(const Batch& batch, const MaskedLMOptions& o) {
 MaskedLMObjective::MaskedLMObjective(MaskedLMOptions options) : options_(std::move(options)) {
   if (options_.mask_prob <= 0 || options_.mask_prob > 1 || options_.mask_token_prob < 0 ||
       options_.random_token_prob < 0 || options_.mask_token_prob + options_.random_token_prob > 1) {
-    throw InputError("masked LM probabilities must satisfy 0 < mask_prob <= 1 and "
-                     "mask_token_prob + random_token_prob <= 1");
+    throw InputError(
+        "masked LM probabilities must satisfy 0 < mask_prob <= 1 and "
+        "mask_token_prob + random_token_prob <= 1");
   }
 }
 
 LossOutput MaskedLMObjective::compute(Network& model, const Batch& batch) {
   const Batch masked = mask_tokens(batch, options_);
   if (auto* bert = dynamic_cast<models::BertImpl*>(&model)) {
-    auto hidden = bert->hidden_states(masked.input, masked.segment, masked.attention_mask);  // [B, T, C]
-    auto chosen = masked.target != -100;                                                      // [B, T]
-    auto logits = bert->mlm_logits(hidden.index({chosen}));                                  // [M, V]
-    return token_cross_entropy(logits, masked.target.index({chosen}));                      // over M
+    // The MLM head on the chosen positions only, without a [B, T, V] logits tensor.
+    LossOutput out;
+    out.loss = bert->loss(masked);
+    out.count = (masked.target != -100).sum().item<int64_t>();
+    return out;
   }
   return token_cross_entropy(model.forward(masked), masked.target);  // [B, T, V] against [B, T]
 }

@@ -21,11 +21,11 @@ namespace strata::pretrain {
 
 struct MaskedLMOptions {
   int64_t vocab_size = 0;
-  int64_t mask_id = -1;               // [MASK]
-  std::vector<int64_t> special_ids;   // never chosen, never drawn as a random replacement
-  double mask_prob = 0.15;            // chance that a non-special token is chosen
-  double mask_token_prob = 0.8;       // of the chosen: replaced by [MASK]
-  double random_token_prob = 0.1;     // of the chosen: replaced by a random token; rest kept
+  int64_t mask_id = -1;              // [MASK]
+  std::vector<int64_t> special_ids;  // never chosen, never drawn as a random replacement
+  double mask_prob = 0.15;           // chance that a non-special token is chosen
+  double mask_token_prob = 0.8;      // of the chosen: replaced by [MASK]
+  double random_token_prob = 0.1;    // of the chosen: replaced by a random token; rest kept
   uint64_t seed = 0;
   // >= 0: position 0 of every row becomes this id ([CLS]) and is never chosen, as BERT's
   // inputs start. -1: rows are used as they come.
@@ -35,7 +35,8 @@ struct MaskedLMOptions {
 // Reads [MASK] (and [CLS] when `cls_first`) and the special ids (unk, bos, eos, pad,
 // [MASK], [CLS], [SEP], whichever exist) from a tokenizer trained with_mlm_symbols().
 // A tokenizer without [MASK] is an InputError.
-MaskedLMOptions masked_lm_options(const Tokenizer& tokenizer, uint64_t seed, bool cls_first = false);
+MaskedLMOptions masked_lm_options(const Tokenizer& tokenizer, uint64_t seed,
+                                  bool cls_first = false);
 
 // The masked batch: input with chosen tokens replaced, target holding the original token
 // at chosen positions and -100 elsewhere; segment and attention_mask are passed through.
@@ -47,9 +48,10 @@ class MaskedLMObjective : public Objective {
   explicit MaskedLMObjective(MaskedLMOptions options);
 
   // Masks batch.input (batch.target is ignored), runs the model and takes
-  // token_cross_entropy over the chosen positions. For models::Bert only the chosen
-  // positions go through the MLM head (the same loss, without a [B, T, V] logits tensor).
-  // count is the number of chosen tokens the loss averages over.
+  // token_cross_entropy over the chosen positions. For models::Bert, Bert::loss runs the
+  // MLM head on the chosen positions only (the same loss, without a [B, T, V] logits
+  // tensor; `correct` is then left undefined). count is the number of chosen tokens the
+  // loss averages over.
   LossOutput compute(Network& model, const Batch& batch) override;
   const char* unit() const override { return "tokens"; }
   std::string name() const override { return "masked_lm"; }

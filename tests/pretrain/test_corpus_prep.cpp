@@ -125,7 +125,8 @@ TEST_CASE("corpus prep: shards decode back to every document of every split", "[
   CHECK(m.splits.at("train").files.size() > 3);  // the shard size limit holds
 }
 
-TEST_CASE("corpus prep: a matching manifest is reused, any change prepares again", "[corpus][prep]") {
+TEST_CASE("corpus prep: a matching manifest is reused, any change prepares again",
+          "[corpus][prep]") {
   TempDir dir;
   CorpusPrepOptions o = exact_options(dir.path);
   const PreparedCorpus first = prepare_corpus(o);

@@ -53,7 +53,7 @@ TEST_CASE("mlm: 15% of ordinary tokens chosen, then 80% [MASK], 10% random, 10% 
 
   const auto chosen = masked.target != -100;
   const auto special = input == 2;
-  CHECK((chosen & special).sum().item<int64_t>() == 0);                       // never specials
+  CHECK((chosen & special).sum().item<int64_t>() == 0);  // never specials
   CHECK(torch::equal(masked.input.masked_select(special), input.masked_select(special)));
   CHECK(torch::equal(masked.target.masked_select(chosen), input.masked_select(chosen)));
   CHECK(torch::equal(masked.input.masked_select(~chosen), input.masked_select(~chosen)));
@@ -142,8 +142,8 @@ TEST_CASE("mlm: [MASK] and special ids come from the tokenizer", "[mlm]") {
   CHECK(o.cls_id == tok.piece_to_id("[CLS]"));
   CHECK(o.seed == 7);
   const std::set<int64_t> special(o.special_ids.begin(), o.special_ids.end());
-  CHECK(special == std::set<int64_t>{0, 1, 2, 3, tok.piece_to_id("[MASK]"), tok.piece_to_id("[CLS]"),
-                                      tok.piece_to_id("[SEP]")});
+  CHECK(special == std::set<int64_t>{0, 1, 2, 3, tok.piece_to_id("[MASK]"),
+                                     tok.piece_to_id("[CLS]"), tok.piece_to_id("[SEP]")});
 
   TokenizerTrainOptions plain;
   plain.vocab_size = 300;

@@ -106,9 +106,10 @@ TEST_CASE("corpus: moby_dick, brown and wordnet_glosses", "[corpus]") {
   REQUIRE(brown.documents.size() == 500);
   CHECK(brown.documents[0].id == "ca01");
   const std::string& first = brown.documents[0].text;
-  CHECK(first.rfind("The Fulton County Grand Jury said Friday an investigation of Atlanta's recent "
-                    "primary election produced \"no evidence\" that any irregularities took place.\n\n",
-                    0) == 0);
+  CHECK(first.rfind(
+            "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent "
+            "primary election produced \"no evidence\" that any irregularities took place.\n\n",
+            0) == 0);
   CHECK(first.find("/nn") == std::string::npos);  // no tags left
   CHECK(brown.documents_in(Split::kValidation) > 10);
 
@@ -119,7 +120,8 @@ TEST_CASE("corpus: moby_dick, brown and wordnet_glosses", "[corpus]") {
   CHECK(wn.documents[0].text.rfind("that which is perceived or known or inferred", 0) == 0);
 }
 
-TEST_CASE("corpus: Brown markup becomes plain text with sentence and paragraph breaks", "[corpus]") {
+TEST_CASE("corpus: Brown markup becomes plain text with sentence and paragraph breaks",
+          "[corpus]") {
   const std::string tagged =
       "\n\n\tThe/at jury/nn said/vbd ``/`` no/at ''/'' ./.\n"
       "It/pps urged/vbd (/( twice/rb )/) ,/, yes/rb ;/. done/vbn ?/.\n\n\n"
@@ -159,7 +161,8 @@ TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
   CHECK(all.documents_in(Split::kTest) == 1);
   CHECK(all.documents_in(Split::kTrain) == 3);
 
-  const Corpus both = load_corpus(std::vector<std::string>{dir.path + "/a.txt", dir.path + "/sub/*.txt"});
+  const Corpus both =
+      load_corpus(std::vector<std::string>{dir.path + "/a.txt", dir.path + "/sub/*.txt"});
   CHECK(both.documents.size() == 2);
   CHECK(both.name == dir.path + "/a.txt, " + dir.path + "/sub/*.txt");
 }
@@ -172,11 +175,14 @@ TEST_CASE("corpus: bad paths, empty corpora and damaged files are input errors",
   dir.write("notes.md", "markdown");
   fs::create_directories(dir.path + "/nothing");
 
-  CHECK_THAT(error_of({dir.path + "/missing.txt"}), Catch::Contains("missing.txt") &&
-                                                        Catch::Contains("neither a built-in corpus"));
-  CHECK_THAT(error_of({dir.path + "/*.nothing"}), Catch::Contains("matches no .txt or .jsonl files"));
-  CHECK_THAT(error_of({dir.path + "/empty.txt"}), Catch::Contains("empty.txt") && Catch::Contains("is empty"));
-  CHECK_THAT(error_of({dir.path + "/bad.jsonl"}), Catch::Contains("bad.jsonl:2") && Catch::Contains("\"text\""));
+  CHECK_THAT(error_of({dir.path + "/missing.txt"}),
+             Catch::Contains("missing.txt") && Catch::Contains("neither a built-in corpus"));
+  CHECK_THAT(error_of({dir.path + "/*.nothing"}),
+             Catch::Contains("matches no .txt or .jsonl files"));
+  CHECK_THAT(error_of({dir.path + "/empty.txt"}),
+             Catch::Contains("empty.txt") && Catch::Contains("is empty"));
+  CHECK_THAT(error_of({dir.path + "/bad.jsonl"}),
+             Catch::Contains("bad.jsonl:2") && Catch::Contains("\"text\""));
   CHECK_THAT(error_of({dir.path + "/broken.jsonl"}), Catch::Contains("broken.jsonl:1"));
   CHECK_THAT(error_of({dir.path + "/notes.md"}), Catch::Contains("unsupported type"));
   CHECK_THAT(error_of({dir.path + "/nothing"}), Catch::Contains("holds no .txt or .jsonl files"));

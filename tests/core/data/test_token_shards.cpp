@@ -96,7 +96,8 @@ class UniformModel : public Network {
   torch::Tensor weight_;
 };
 
-TokenBatchOptions options(int64_t B, int64_t T, uint64_t seed, int64_t rank = 0, int64_t world = 1) {
+TokenBatchOptions options(int64_t B, int64_t T, uint64_t seed, int64_t rank = 0,
+                          int64_t world = 1) {
   TokenBatchOptions o;
   o.batch_size = B;
   o.block_size = T;
@@ -118,7 +119,7 @@ TEST_CASE("shards: manifest round trip and mmap reads across shard boundaries", 
   CHECK(train.size() == 5000);
   CHECK(train.vocab_size() == 1000);
   CHECK(train.eos_id() == 2);
-  CHECK(train.read(1190, 20) == modular(20, 1000, 190));   // shard 0 -> 1
+  CHECK(train.read(1190, 20) == modular(20, 1000, 190));      // shard 0 -> 1
   CHECK(train.read(1100, 3000) == modular(3000, 1000, 100));  // through shard 1 into 2
   CHECK(train.read(4990, 10) == modular(10, 1000, 990));
   CHECK(train.counts()[0] == 5);
@@ -166,7 +167,8 @@ TEST_CASE("shards: windows are shifted pairs, sampled from (seed, counter) alone
   CHECK(first.input.scalar_type() == torch::kLong);
   // Token i is i mod V: each row counts up by one, and the target is the next token.
   CHECK(torch::equal(first.target, torch::remainder(first.input + 1, 1000)));
-  CHECK(torch::equal(first.input.select(1, 15), torch::remainder(first.input.select(1, 0) + 15, 1000)));
+  CHECK(torch::equal(first.input.select(1, 15),
+                     torch::remainder(first.input.select(1, 0) + 15, 1000)));
   std::set<int64_t> starts;
   for (int64_t s : a.window_starts(0)) {
     CHECK(s >= 0);
@@ -212,8 +214,10 @@ TEST_CASE("shards: two ranks take different slots that together are the global b
   for (int64_t r = 0; r < 4; ++r) {
     CHECK(b1.input[r][0].item<int64_t>() == starts[size_t(4 + r)] % 1000);
   }
-  CHECK_THROWS_WITH(TokenShardBatches(train, options(6, 16, 7, 0, 4)), Catch::Contains("divisible"));
-  CHECK_THROWS_WITH(TokenShardBatches(train, options(8, 5000, 7)), Catch::Contains("block_size + 1"));
+  CHECK_THROWS_WITH(TokenShardBatches(train, options(6, 16, 7, 0, 4)),
+                    Catch::Contains("divisible"));
+  CHECK_THROWS_WITH(TokenShardBatches(train, options(8, 5000, 7)),
+                    Catch::Contains("block_size + 1"));
 }
 
 TEST_CASE("shards: held-out windows, held-out loss and the unigram baseline", "[shards]") {
@@ -257,8 +261,8 @@ TEST_CASE("shards: held-out windows, held-out loss and the unigram baseline", "[
   CHECK(l0.tokens + l1.tokens == 1000);
   CHECK(l0.loss_sum + l1.loss_sum == Approx(loss.loss_sum));
 
-  HeldOutEvaluator evaluator("validation", all, std::make_shared<CausalLMObjective>(), 8, torch::kCPU,
-                             unigram_baseline(train, all));
+  HeldOutEvaluator evaluator("validation", all, std::make_shared<CausalLMObjective>(), 8,
+                             torch::kCPU, unigram_baseline(train, all));
   const Metrics m = evaluator.evaluate(model);
   CHECK(m.at("eval/validation/loss") == Approx(std::log(1000.0)).epsilon(1e-6));
   CHECK(m.count("eval/validation/ppl") == 1);
