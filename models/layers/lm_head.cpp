@@ -46,14 +46,17 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
     const auto t = safe_targets.narrow(0, r0, n).unsqueeze(1);  // [n, 1]
     const auto s = row_scale.narrow(0, r0, n);               // [n]
     auto z = bias.defined() ? torch::addmm(bias, h, wt) : torch::mm(h, wt);  // [n, V] logits
-    const auto lse = torch::logsumexp(z, {1}, /*keepdim=*/true);            // [n, 1]
     const auto picked = z.gather(1, t);                                     // [n, 1]
-    r.loss.add_(((lse - picked).squeeze(1) * s).sum());
+    // softmax and log-sum-exp with one exp per logit, in z's memory:
+    // z <- exp(z - max), lse = max + log(sum).
+    const auto max = torch::amax(z, {1}, /*keepdim=*/true);  // [n, 1]
+    z.sub_(max).exp_();
+    const auto sum = z.sum(1, /*keepdim=*/true);  // [n, 1]
+    r.loss.add_(((sum.log() + max - picked).squeeze(1) * s).sum());
     if (!want.any()) continue;
-    // d loss / d z = (softmax(z) - one_hot(t)) * s, built in z's memory.
-    z.sub_(lse).exp_();
-    z.scatter_add_(1, t, torch::full({n, 1}, -1.0, z.options()));
-    z.mul_(s.unsqueeze(1));
+    // d loss / d logits = (softmax - one_hot(t)) * s
+    z.mul_(s.unsqueeze(1) / sum);
+    z.scatter_add_(1, t, -s.unsqueeze(1));
     if (want.hidden) {
       auto dh = r.d_hidden.narrow(0, r0, n);
       torch::mm_out(dh, z, weight);  // [n, C]

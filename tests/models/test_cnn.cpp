@@ -109,7 +109,7 @@ void check_matches_reference(const CNNOptions& o, int64_t B, uint64_t seed) {
 TEST_CASE("cnn: the keras size has the design notes' shapes and 93,322 parameters", "[cnn]") {
   torch::manual_seed(0);
   CNN model(cnn_size("keras"));
-  auto logits = model->forward(fake_images(4, 1, 28, 28, 1));
+  auto logits = model->forward(fake_images(4, 1, 28, 1));
   CHECK(logits.sizes() == torch::IntArrayRef({4, 10}));
 
   // Keras' count for 28x28x1 and 10 classes, layer by layer: (k*k*C_in + 1) * C_out.
@@ -151,7 +151,7 @@ TEST_CASE("cnn: gradients reach every parameter, and backward is deterministic",
     INFO(size);
     torch::manual_seed(0);
     CNN model(cnn_size(size));
-    auto x = fake_images(8, 1, 28, 28, 3);
+    auto x = fake_images(8, 1, 28, 3);
     auto y = fake_labels(8, 10, 4);
     auto grads = [&] {
       model->zero_grad();
@@ -189,7 +189,7 @@ TEST_CASE("cnn: the fast path matches a plain torch::nn reference to 1e-5", "[cn
 
 TEST_CASE("cnn: the fused block matches conv -> relu -> max-pool, ties and NaN included", "[cnn]") {
   torch::manual_seed(5);
-  auto x = fake_images(3, 2, 17, 17, 6);
+  auto x = fake_images(3, 2, 17, 6);
   x[0][0][8][8] = std::numeric_limits<float>::quiet_NaN();
   auto w = (torch::rand({7, 2, 4, 4}) - 0.5).requires_grad_();
   auto b = (torch::rand({7}) - 0.5).requires_grad_();
@@ -292,7 +292,7 @@ TEST_CASE("cnn: a wrong input shape is a clear input error", "[cnn]") {
 TEST_CASE("cnn: a few Adam steps fit a fixed batch (debug size)", "[cnn]") {
   torch::manual_seed(0);
   CNN model(cnn_size("debug"));
-  auto x = fake_images(32, 1, 28, 28, 7);
+  auto x = fake_images(32, 1, 28, 7);
   auto y = fake_labels(32, 10, 8);
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(3e-3));
   double first = 0, last = 0;
