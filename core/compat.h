@@ -26,12 +26,14 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
                                                   const torch::Tensor& mask, double dropout_p,
                                                   bool is_causal) {
 #if STRATA_HAS_SDPA
-  c10::optional<torch::Tensor> m;  // c10:: in every 2.x (an alias of std:: since 2.3)
-  if (mask.defined()) m = mask;
-  return at::scaled_dot_product_attention(q, k, v, m, dropout_p, is_causal);
+  // Two calls rather than one optional: the mask parameter is c10::optional in 2.0-2.2
+  // and std::optional (aliased) later, and `{}` means "none" for both.
+  if (mask.defined()) return at::scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal);
+  return at::scaled_dot_product_attention(q, k, v, {}, dropout_p, is_causal);
 #else
   (void)q, (void)k, (void)v, (void)mask, (void)dropout_p, (void)is_causal;
   TORCH_CHECK(false, "scaled_dot_product_attention needs LibTorch 2.x");
+  return torch::Tensor();
 #endif
 }
 

@@ -146,7 +146,7 @@ TEST_CASE("cnn: PyTorch default initialisation (uniform within 1/sqrt(fan_in))",
   }
 }
 
-TEST_CASE("cnn: gradients reach every parameter, and backward is deterministic", "[cnn]") {
+TEST_CASE("cnn: gradients reach every parameter, and backward is deterministic", "[.][cnn]") {
   for (const char* size : {"keras", "keras_bn", "debug"}) {
     INFO(size);
     torch::manual_seed(0);
@@ -245,7 +245,7 @@ TEST_CASE("cnn: summary rows are Keras' layers with output shapes", "[cnn]") {
   CHECK(torch::equal(mean_before, bn->named_buffers()["bn1.running_mean"]));
 }
 
-TEST_CASE("cnn: the config reader and the registry", "[cnn]") {
+TEST_CASE("cnn: the config reader and the registry", "[.][cnn]") {
   auto build = [](const std::string& yaml, const std::vector<std::string>& overrides = {}) {
     auto doc = config::Document::parse(yaml, "run.yaml", overrides);
     auto model = doc.root().child("model");
@@ -289,7 +289,7 @@ TEST_CASE("cnn: a wrong input shape is a clear input error", "[cnn]") {
                     "(model.in_channels, model.image_size)");
 }
 
-TEST_CASE("cnn: a few Adam steps fit a fixed batch (debug size)", "[cnn]") {
+TEST_CASE("cnn: a few Adam steps fit a fixed batch (debug size)", "[.][cnn]") {
   torch::manual_seed(0);
   CNN model(cnn_size("debug"));
   auto x = fake_images(32, 1, 28, 7);
