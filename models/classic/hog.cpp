@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "models/classic/threads.h"
 
 namespace strata::classic {
 
@@ -165,12 +166,13 @@ torch::Tensor hog(const torch::Tensor& images, const HogOptions& o) {
   auto out = torch::empty({N, hog_size(o, H, W)}, torch::kFloat);
   if (N == 0) return out;
   auto input = images.contiguous();
-  const int64_t threads = at::get_num_threads();
-  const int64_t chunk = std::clamp<int64_t>(N / (4 * threads), 64, 1024);
-  const int64_t chunks = (N + chunk - 1) / chunk;
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t lo = c * chunk, hi = std::min(N, lo + chunk);
+  // Chunks of images, dealt round-robin to the workers (models/classic/threads.h).
+  constexpr int64_t kChunk = 512;
+  const int64_t chunks = (N + kChunk - 1) / kChunk;
+  const int workers = int(std::min<int64_t>(at::get_num_threads(), chunks));
+  run_workers(workers, [&](int w) {
+    for (int64_t c = w; c < chunks; c += workers) {
+      const int64_t lo = c * kChunk, hi = std::min(N, lo + kChunk);
       out.slice(0, lo, hi).copy_(hog_chunk(input.slice(0, lo, hi), o, g, table, cell_of_pixel));
     }
   });

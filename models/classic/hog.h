@@ -32,8 +32,8 @@ void read_options(config::Reader& r, HogOptions& o);
 // The length of one image's descriptor for images of height h and width w.
 int64_t hog_size(const HogOptions& o, int64_t h, int64_t w);
 
-// images: uint8 [N, C, H, W] -> float [N, hog_size]. Work is split over the intra-op
-// threads in chunks of images; each chunk is a handful of whole-batch tensor operations.
+// images: uint8 [N, C, H, W] -> float [N, hog_size]. Chunks of images are spread over the
+// intra-op threads; each chunk is a handful of whole-batch tensor operations.
 torch::Tensor hog(const torch::Tensor& images, const HogOptions& o);
 
 class HogFeatures : public FeatureExtractor {

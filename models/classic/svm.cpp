@@ -1,10 +1,12 @@
 // svm_rbf and svm_linear: libsvm's C-SVC, one-vs-one over the classes.
 //
-// libsvm's svm_train() solves the K(K-1)/2 pairwise problems one after another. Strata
-// hands each pair to libsvm as its own two-class problem, on the intra-op threads, and
-// assembles the results into one libsvm model exactly as svm_train() does (same sub-problem
-// order, same support-vector layout), so the saved model.libsvm is an ordinary libsvm
-// model. Prediction evaluates every kernel value for a batch of examples with one matrix
+// libsvm's svm_train() solves the K(K-1)/2 pairwise problems one after another, evaluating
+// kernels one sparse dot product at a time. Strata hands each pair to libsvm as its own
+// two-class problem, on the intra-op threads, with the pair's kernel matrix computed by one
+// matrix product (libsvm's precomputed-kernel mode), and assembles the results into one
+// libsvm model exactly as svm_train() does (same sub-problem order, same support-vector
+// layout, the original feature vectors as support vectors), so the saved model.libsvm is
+// an ordinary RBF or linear libsvm model. Prediction evaluates every kernel value for a batch of examples with one matrix
 // product instead of libsvm's per-example loops; the one-vs-one vote is libsvm's.
 
 #include <fmt/format.h>
@@ -20,6 +22,7 @@
 
 #include "core/errors.h"
 #include "models/classic/learner.h"
+#include "models/classic/threads.h"
 
 namespace strata::classic {
 
@@ -32,7 +35,8 @@ struct SvmOptions {
   double C = 1.0;
   std::string gamma = "scale";    // scale: 1 / (D var(x)), auto: 1 / D, or a number
   double tol = 1e-3;              // libsvm's eps
-  double cache_mb = 200.0;        // kernel cache per pairwise problem
+  double cache_mb = 200.0;        // libsvm's kernel cache per pairwise problem
+  double precompute_mb = 4096.0;  // memory for precomputed pairwise kernel matrices
   bool shrinking = true;
 };
 
@@ -48,6 +52,7 @@ void read_options(Params& p, SvmOptions& o) {
   }
   p.read("tol", o.tol, config::Range::positive());
   p.read("cache_mb", o.cache_mb, config::Range::positive());
+  p.read("precompute_mb", o.precompute_mb, config::Range::non_negative());
   p.read("shrinking", o.shrinking);
 }
 
@@ -179,64 +184,93 @@ void SvmLearner::fit(const torch::Tensor& x, const torch::Tensor& y, int64_t num
   if (k < 2) throw InputError("svm: the training set holds fewer than two classes");
 
   SparseRows data = to_sparse(x);
+  auto xf = x.to(torch::kFloat).contiguous();
 
   // The pairwise problems (i, j), i < j, as libsvm orders them, on a pool of threads.
   std::vector<std::pair<int, int>> pairs;
   for (int i = 0; i < k; ++i)
     for (int j = i + 1; j < k; ++j) pairs.emplace_back(i, j);
   const int P = int(pairs.size());
-  std::vector<svm_model*> binary(P, nullptr);
-  std::vector<std::vector<int>> sub_index(P);  // sub-problem row -> example
+  // A pair's whole kernel matrix, computed by one matrix product and handed to libsvm as a
+  // precomputed kernel, replaces libsvm's own kernel evaluations (a sparse dot product
+  // per entry): the same numbers, many times faster. It takes n (n + 2) libsvm nodes of
+  // 16 bytes for a pair of n examples; pairs run in parallel only as far as precompute_mb
+  // allows, and a pair too large for it is left to libsvm's own kernel evaluations.
+  size_t largest = 0;
+  for (auto [i, j] : pairs) {
+    largest = std::max(largest, members.at(classes[i]).size() + members.at(classes[j]).size());
+  }
+  const double pair_mb = double(largest) * double(largest + 2) * sizeof(svm_node) / 1048576.0;
+  const bool precompute = pair_mb <= o_.precompute_mb;
+  const int threads = std::max(
+      1, std::min({P, at::get_num_threads(), precompute ? int(o_.precompute_mb / pair_mb) : P}));
+
+  struct PairResult {
+    std::vector<std::pair<int, double>> weight;  // example -> signed alpha, on the i side +
+    double rho = 0;
+  };
+  std::vector<PairResult> results(P);
   std::atomic<int> next{0};
   std::mutex error_mutex;
   std::string error;
   auto work = [&] {
     for (int p; (p = next++) < P;) {
       auto [i, j] = pairs[p];
-      auto& index = sub_index[p];
-      index = members.at(classes[i]);
+      std::vector<int> index = members.at(classes[i]);
+      const size_t n_i = index.size();
       const auto& second = members.at(classes[j]);
       index.insert(index.end(), second.begin(), second.end());
-      std::vector<double> sub_y(index.size());
-      std::vector<svm_node*> sub_x(index.size());
-      for (size_t r = 0; r < index.size(); ++r) {
-        sub_y[r] = r < members.at(classes[i]).size() ? double(i) : double(j);
-        sub_x[r] = data.rows[index[r]];
+      const int n = int(index.size());
+      std::vector<double> sub_y(n);
+      std::vector<svm_node*> sub_x(n);
+      std::vector<svm_node> kernel_rows;
+      svm_parameter pair_param = param;
+      if (precompute) {
+        // Row r: {0, r + 1} (libsvm's serial number), then {c + 1, K(r, c)} for every c.
+        auto rows = xf.index_select(0, torch::tensor(std::vector<int64_t>(index.begin(), index.end())));
+        auto kernel = torch::matmul(rows, rows.t());  // [n, n]
+        if (param.kernel_type == RBF) {
+          auto sq = rows.square().sum(1);
+          kernel = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * kernel).clamp_min_(0).mul_(-gamma).exp_();
+        }
+        kernel = kernel.contiguous();
+        const float* kp = kernel.data_ptr<float>();
+        kernel_rows.resize(size_t(n) * (n + 2));
+        for (int r = 0; r < n; ++r) {
+          svm_node* row = &kernel_rows[size_t(r) * (n + 2)];
+          row[0] = {0, double(r + 1)};
+          for (int c = 0; c < n; ++c) row[c + 1] = {c + 1, double(kp[size_t(r) * n + c])};
+          row[n + 1] = {-1, 0.0};
+          sub_x[r] = row;
+        }
+        pair_param.kernel_type = PRECOMPUTED;
+      } else {
+        for (int r = 0; r < n; ++r) sub_x[r] = data.rows[index[r]];
       }
-      svm_problem prob{int(index.size()), sub_y.data(), sub_x.data()};
-      if (const char* bad = svm_check_parameter(&prob, &param)) {
+      for (int r = 0; r < n; ++r) sub_y[r] = size_t(r) < n_i ? double(i) : double(j);
+      svm_problem prob{n, sub_y.data(), sub_x.data()};
+      if (const char* bad = svm_check_parameter(&prob, &pair_param)) {
         std::lock_guard<std::mutex> lock(error_mutex);
         error = bad;
         return;
       }
-      binary[p] = svm_train(&prob, &param);
+      svm_model* m = svm_train(&prob, &pair_param);
+      // The first class seen (slot i, listed first) is libsvm's +1 side.
+      const double sign = m->label[0] == i ? 1.0 : -1.0;
+      for (int s = 0; s < m->l; ++s) {
+        results[p].weight.emplace_back(index[m->sv_indices[s] - 1], sign * m->sv_coef[0][s]);
+      }
+      results[p].rho = sign * m->rho[0];
+      free_model(m);
     }
   };
-  const int threads = std::max(1, std::min(P, at::get_num_threads()));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (!error.empty()) {
-    for (auto* m : binary) free_model(m);
-    throw InputError(fmt::format("svm: libsvm refused the parameters: {}", error));
-  }
+  run_workers(threads, [&](int) { work(); });
+  if (!error.empty()) throw InputError(fmt::format("svm: libsvm refused the parameters: {}", error));
 
-  // Which examples are support vectors of any pair, and each one's weight in each pair.
-  std::vector<std::map<int, double>> weight(P);  // example -> signed alpha
+  // Which examples are support vectors of any pair.
   std::vector<char> is_sv(N, 0);
-  std::vector<double> rho(P);
-  for (int p = 0; p < P; ++p) {
-    svm_model* m = binary[p];
-    // The first class seen (slot i, listed first) is libsvm's +1 side.
-    double sign = m->label[0] == pairs[p].first ? 1.0 : -1.0;
-    for (int s = 0; s < m->l; ++s) {
-      int example = sub_index[p][m->sv_indices[s] - 1];
-      weight[p][example] = sign * m->sv_coef[0][s];
-      is_sv[example] = 1;
-    }
-    rho[p] = sign * m->rho[0];
-  }
+  for (const auto& r : results)
+    for (auto [example, _] : r.weight) is_sv[example] = 1;
 
   // One libsvm model, laid out as svm_train lays it out: support vectors grouped by class.
   std::vector<int> sv_list, n_sv(k, 0);
@@ -276,14 +310,14 @@ void SvmLearner::fit(const torch::Tensor& x, const torch::Tensor& y, int64_t num
   for (int s = 0; s < l; ++s) position[sv_list[s]] = s;
   for (int p = 0; p < P; ++p) {
     auto [i, j] = pairs[p];
-    for (auto [example, w] : weight[p]) {
+    for (auto [example, w] : results[p].weight) {
       // Class i's coefficients for pair (i, j) live in row j-1, class j's in row i.
       int row = lab[example] == classes[i] ? j - 1 : i;
       m->sv_coef[row][position[example]] = w;
     }
   }
   m->rho = static_cast<double*>(std::malloc(sizeof(double) * P));
-  std::copy(rho.begin(), rho.end(), m->rho);
+  for (int p = 0; p < P; ++p) m->rho[p] = results[p].rho;
   m->label = static_cast<int*>(std::malloc(sizeof(int) * k));
   m->nSV = static_cast<int*>(std::malloc(sizeof(int) * k));
   for (int c = 0; c < k; ++c) {
@@ -291,7 +325,6 @@ void SvmLearner::fit(const torch::Tensor& x, const torch::Tensor& y, int64_t num
     m->nSV[c] = n_sv[c];
   }
   m->free_sv = 0;  // the support vectors live in sv_storage_
-  for (auto* b : binary) free_model(b);
   free_model(model_);
   model_ = m;
   prepare_prediction();
