@@ -6,8 +6,9 @@
 // Same work as the peer: GPT with biases and no dropout, pre-LN, GELU MLP, tied
 // embeddings; random tokens and targets; cross-entropy; AdamW (lr 3e-4, betas 0.9/0.999,
 // eps 1e-8, weight decay 0.01 on every parameter); same thread count; tokens/s of the best
-// step after 3 warm-up steps. Each side runs twice, alternating, and keeps its best, so
-// that load from other processes on a shared machine hits both alike.
+// step after 3 warm-up steps. Each side runs `rounds` times (STRATA_BENCH_ROUNDS, default
+// 3), alternating, and keeps its best, so that load from other processes on a shared
+// machine hits both alike; the matmul peak is measured in every round too, best kept.
 //
 // Prints tokens/s for each, Strata's GFLOP/s (6N + 12 L C T per token) as a fraction of a
 // 1024^3 float matmul measured on the same threads, and a last line with `ratio`.
@@ -18,6 +19,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -143,17 +145,22 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 8; ++i) *fields[i] = std::stoll(argv[i + 1]);
   }
   at::set_num_threads(static_cast<int>(s.threads));
-  fmt::print("gpt_train: V={} T={} L={} H={} D={} B={} threads={} steps={} (torch threads {})\n", s.V,
-             s.T, s.L, s.H, s.D, s.B, s.threads, s.steps, at::get_num_threads());
-  const double peak = matmul_peak_gflops();
-  fmt::print("matmul 1024^3 peak: {:.1f} GFLOP/s\n", peak);
+  const char* rounds_env = std::getenv("STRATA_BENCH_ROUNDS");
+  const int rounds = rounds_env ? std::max(1, std::atoi(rounds_env)) : 3;
+  fmt::print("gpt_train: V={} T={} L={} H={} D={} B={} threads={} steps={} rounds={} (torch threads {})\n",
+             s.V, s.T, s.L, s.H, s.D, s.B, s.threads, s.steps, rounds, at::get_num_threads());
 
-  double strata_tps = 0, peer_tps = 0, flops_per_token = 0;
-  for (int round = 0; round < 2; ++round) {
-    strata_tps = std::max(strata_tps, run_strata(s, &flops_per_token));
-    peer_tps = std::max(peer_tps, run_peer(s));
+  double peak = 0, strata_tps = 0, peer_tps = 0, flops_per_token = 0;
+  for (int round = 0; round < rounds; ++round) {
+    const double p = matmul_peak_gflops(), st = run_strata(s, &flops_per_token), py = run_peer(s);
+    fmt::print("round {}: matmul {:.1f} GFLOP/s, strata {:.0f} tokens/s, py {:.0f} tokens/s\n", round + 1, p,
+               st, py);
     std::fflush(stdout);
+    peak = std::max(peak, p);
+    strata_tps = std::max(strata_tps, st);
+    peer_tps = std::max(peer_tps, py);
   }
+  fmt::print("matmul 1024^3 peak: {:.1f} GFLOP/s\n", peak);
   const double gflops = strata_tps * flops_per_token / 1e9;
   fmt::print("strata tokens/s {:.0f}\n", strata_tps);
   fmt::print("py tokens/s {:.0f}\n", peer_tps);
