@@ -311,6 +311,10 @@ nlohmann::json train_classical(const config::Document& doc, config::Reader& root
 
   results["test"] = test_metrics(test_pred, split.test.labels, classes);
   const double acc = results["test"]["acc"].get<double>();
+  // The neural runs' layout too (experiments/train.cpp), so one reader serves both.
+  results["split"] = "test";
+  results["results"] = {{"eval/" + data_options.dataset + "/acc", acc},
+                        {"eval/" + data_options.dataset + "/acc_stderr", results["test"]["acc_stderr"]}};
   log::info("test accuracy: {:.4f} on {} examples", acc, split.test.size());
 
   nlohmann::json row = {{"step", step}, {"eval/test/acc", acc}};

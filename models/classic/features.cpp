@@ -90,7 +90,10 @@ void PixelFeatures::fit(const Examples& train) {
 
 torch::Tensor PixelFeatures::transform(const Examples& x) const {
   const auto& images = images_of(x, "pixels");
-  return images.reshape({images.size(0), -1}).to(torch::kFloat).div_(float(o_.scale));
+  // The feature width spelled out, so an empty split (validation: 0) still has a shape.
+  return images.reshape({images.size(0), images.size(1) * images.size(2) * images.size(3)})
+      .to(torch::kFloat)
+      .div_(float(o_.scale));
 }
 
 std::vector<std::string> PixelFeatures::names() const {

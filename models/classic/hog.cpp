@@ -128,7 +128,8 @@ torch::Tensor hog_chunk(const torch::Tensor& images, const HogOptions& o, const 
                     .permute({0, 1, 2, 4, 5, 3})  // [B, blocks_r, blocks_c, br, bc, O]
                     .reshape({B, g.blocks_r * g.blocks_c,
                               g.block_rows * g.block_cols * o.orientations});
-  return normalize_blocks(blocks, o.block_norm).reshape({B, -1});
+  return normalize_blocks(blocks, o.block_norm)
+      .reshape({B, g.blocks_r * g.blocks_c * g.block_rows * g.block_cols * o.orientations});
 }
 
 }  // namespace
