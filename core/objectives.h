@@ -15,6 +15,7 @@ struct LossOutput {
   torch::Tensor loss;     // scalar, mean over counted units
   torch::Tensor correct;  // scalar count of correct predictions (may be undefined)
   int64_t count = 0;      // examples or tokens the loss averages over
+  int64_t processed = -1; // units the step read, for throughput; -1: the same as count
 };
 
 class Objective {
@@ -24,6 +25,9 @@ class Objective {
   // What throughput counts: "examples" or "tokens".
   virtual const char* unit() const = 0;
   virtual std::string name() const = 0;
+  // True when `count` differs between batches of one size (masked LM). Data-parallel
+  // ranks then weight their losses by count, so the step equals one process's step.
+  virtual bool uneven_counts() const { return false; }
 };
 
 // Cross-entropy over class logits [B, K] against batch.target [B].

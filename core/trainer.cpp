@@ -176,9 +176,17 @@ nlohmann::json Trainer::run(bool resume) {
     for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
       Batch batch = parts_.train->next().to(parts_.device);
       LossOutput out = parts_.objective->compute(model, batch);
-      (out.loss / double(options_.grad_accum)).backward();
-      step_loss += out.loss.item<double>() / double(options_.grad_accum);
-      units += out.count;
+      torch::Tensor loss = out.loss;
+      if (parts_.sync && parts_.objective->uneven_counts()) {
+        // The mean over every rank's counted tokens, as one process would take it: this
+        // rank's share is count / total, and the gradient all-reduce divides by world.
+        const double world = double(parts_.sync->world());
+        const double total = parts_.sync->all_reduce_mean(double(out.count)) * world;
+        loss = loss * (total > 0 ? double(out.count) * world / total : 0.0);
+      }
+      (loss / double(options_.grad_accum)).backward();
+      step_loss += loss.item<double>() / double(options_.grad_accum);
+      units += out.processed >= 0 ? out.processed : out.count;
     }
     if (parts_.sync) {
       std::vector<torch::Tensor> params;
@@ -208,7 +216,8 @@ nlohmann::json Trainer::run(bool resume) {
                             {"lr", optimizer_->lr()},
                             {std::string(unit) + "_per_s", rate}};
       if (parts_.peak_flops > 0 && model.train_flops_per_unit() > 0) {
-        row["mfu"] = model.train_flops_per_unit() * rate / parts_.peak_flops;
+        const double devices = parts_.sync ? double(parts_.sync->world()) : 1.0;
+        row["mfu"] = model.train_flops_per_unit() * rate / (parts_.peak_flops * devices);
       }
       if (rank0) metrics_.write(row);
       progress.update(step_, loss_sum_ / double(loss_count_), rate, unit);

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/checkpoint.h"
 #include "core/data/fashion_mnist.h"
@@ -200,7 +202,24 @@ nlohmann::json train_document(const config::Document& doc) {
                                  batch.batch_size, env.world));
   }
 
-  if (rank0) check_run_dir(run);  // refuse before spending time on data
+  // Every rank joins first, so the others wait for rank 0's checks and data at a barrier
+  // (not by polling files a previous run may have left) and stop when rank 0 stops.
+  auto sync = join_process_group(env, device);
+  auto on_rank0 = [&](const std::function<void()>& work) {
+    std::exception_ptr failure;
+    if (rank0) {
+      try {
+        work();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    if (sync && sync->all_reduce_mean(failure ? 1.0 : 0.0) > 0.0 && !rank0) {
+      throw InputError(fmt::format("rank {}: rank 0 stopped; its log says why", env.rank));
+    }
+    if (failure) std::rethrow_exception(failure);
+  };
+  on_rank0([&] { check_run_dir(run); });  // refuse before spending time on data
   // Data first: a language model's vocabulary comes from its tokenizer.
   TrainingData data;
   if (is_corpus) {
@@ -212,11 +231,8 @@ nlohmann::json train_document(const config::Document& doc) {
     if (objective_options.type == "masked_lm") prep.tokenizer = pretrain::with_mlm_symbols(prep.tokenizer);
     prep.threads = int(run.threads > 0 ? run.threads : usable_cores());
     pretrain::PreparedCorpus corpus;
-    if (rank0) corpus = pretrain::prepare_corpus(prep);
-    if (!rank0) {  // rank 0 prepares; the others wait for its manifest
-      while (!fs::exists(data::manifest_path(prep.out_dir))) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
+    on_rank0([&] { corpus = pretrain::prepare_corpus(prep); });
+    if (!rank0) {  // rank 0 prepared; its manifest is complete once the barrier is passed
       corpus.dir = prep.out_dir;
       corpus.manifest = data::ShardManifest::read(prep.out_dir);
     }
@@ -284,7 +300,6 @@ nlohmann::json train_document(const config::Document& doc) {
 
   if (rank0) prepare_run_dir(run);
   log_run_setup(run, device);
-  auto sync = join_process_group(env, device);
   const std::string config_yaml = doc.resolved_yaml();
   if (rank0) write_file_atomic(run.out_dir + "/config.yaml", config_yaml);
 

@@ -139,9 +139,12 @@ LossOutput MaskedLMObjective::compute(Network& model, const Batch& batch) {
     LossOutput out;
     out.loss = bert->loss(masked);
     out.count = (masked.target != -100).sum().item<int64_t>();
+    out.processed = masked.input.numel();  // the model read every token, not just the chosen
     return out;
   }
-  return token_cross_entropy(model.forward(masked), masked.target);  // [B, T, V] against [B, T]
+  LossOutput out = token_cross_entropy(model.forward(masked), masked.target);  // [B, T, V] against [B, T]
+  out.processed = masked.input.numel();
+  return out;
 }
 
 }  // namespace strata::pretrain

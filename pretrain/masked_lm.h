@@ -55,6 +55,7 @@ class MaskedLMObjective : public Objective {
   LossOutput compute(Network& model, const Batch& batch) override;
   const char* unit() const override { return "tokens"; }
   std::string name() const override { return "masked_lm"; }
+  bool uneven_counts() const override { return true; }
 
   const MaskedLMOptions& options() const { return options_; }
 

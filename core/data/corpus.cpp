@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -391,6 +393,41 @@ std::string brown_to_text(const std::string& tagged) {
   return out;
 }
 
+// A corpus of one or two documents (one .txt file, as nanoGPT's input.txt) cannot be split
+// by document, so each is cut into about kParts parts "<id>#<k>", at a paragraph break where
+// there is one near the cut, else a line break, else a space. Documents under 20 KB stay
+// whole: there is too little text to hold any out.
+void cut_into_parts(std::vector<Document>& docs) {
+  constexpr size_t kParts = 20, kMinBytes = 20 * 1024;
+  std::vector<Document> parts;
+  for (auto& d : docs) {
+    if (d.text.size() < kMinBytes) {
+      parts.push_back(std::move(d));
+      continue;
+    }
+    const size_t target = std::max<size_t>(1, d.text.size() / kParts);
+    size_t begin = 0;
+    int part = 0;
+    while (begin < d.text.size()) {
+      size_t end = std::min(d.text.size(), begin + target);
+      if (end < d.text.size()) {
+        for (const char* brk : {"\n\n", "\n", " "}) {
+          const size_t at = d.text.find(brk, end);
+          if (at != std::string::npos && at < end + target / 2) {
+            end = at + std::strlen(brk);
+            break;
+          }
+        }
+      }
+      if (d.text.size() - end < target / 2) end = d.text.size();  // no crumb at the end
+      parts.push_back({fmt::format("{}#{}", d.id, part++), d.text.substr(begin, end - begin),
+                       Split::kTrain});
+      begin = end;
+    }
+  }
+  docs = std::move(parts);
+}
+
 Corpus load_corpus(const std::vector<std::string>& sources, const CorpusOptions& options) {
   if (sources.empty())
     throw InputError("no corpus given (a built-in name, file, directory or glob)");
@@ -417,6 +454,7 @@ Corpus load_corpus(const std::vector<std::string>& sources, const CorpusOptions&
       throw InputError("corpus '" + source + "' is empty (no document holds any text)");
     }
   }
+  if (corpus.documents.size() < 3) cut_into_parts(corpus.documents);
   assign_splits(corpus.documents, options.validation_fraction, options.test_fraction);
   return corpus;
 }

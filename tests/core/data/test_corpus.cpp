@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -165,6 +166,29 @@ TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
       load_corpus(std::vector<std::string>{dir.path + "/a.txt", dir.path + "/sub/*.txt"});
   CHECK(both.documents.size() == 2);
   CHECK(both.name == dir.path + "/a.txt, " + dir.path + "/sub/*.txt");
+}
+
+TEST_CASE("corpus: one large .txt file is cut into parts so some of it is held out",
+          "[corpus]") {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; text.size() < 100000; ++i) {
+    text += fmt::format("Paragraph {} says something about the union.\nA second line.\n\n", i);
+  }
+  dir.write("input.txt", text);
+  const Corpus one = load_corpus(dir.path + "/input.txt");
+  CHECK(one.documents.size() >= 19);
+  CHECK(one.documents.size() <= 21);
+  CHECK(one.documents[0].id == "input.txt#0");
+  CHECK(one.documents_in(Split::kValidation) >= 1);
+  CHECK(one.documents_in(Split::kTrain) >= 15);
+  std::string joined;
+  for (const auto& d : one.documents) {
+    joined += d.text;
+    CHECK(d.text.size() > 2500);
+    CHECK(d.text.substr(d.text.size() - 2) == "\n\n");  // cut at paragraph breaks
+  }
+  CHECK(joined == text);
 }
 
 TEST_CASE("corpus: bad paths, empty corpora and damaged files are input errors", "[corpus]") {
