@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "core/errors.h"
 #include "core/log.h"
@@ -44,6 +45,20 @@ void set_cpu_rng_state(const nlohmann::json& hex) {
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(from_hex(hex.get<std::string>()));
+}
+
+// FNV-1a over each row's bytes: the identity of a sample for trainer.trace_samples.
+nlohmann::json row_hashes(const torch::Tensor& input) {
+  auto rows = input.to(torch::kCPU).contiguous().view({input.size(0), -1});
+  const auto* bytes = static_cast<const unsigned char*>(rows.data_ptr());
+  const size_t row_bytes = size_t(rows.size(1)) * rows.element_size();
+  nlohmann::json out = nlohmann::json::array();
+  for (int64_t r = 0; r < rows.size(0); ++r) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < row_bytes; ++i) h = (h ^ bytes[r * row_bytes + i]) * 1099511628211ull;
+    out.push_back(fmt::format("{:016x}", h));
+  }
+  return out;
 }
 
 }  // namespace
@@ -168,6 +183,12 @@ nlohmann::json Trainer::run(bool resume) {
   int64_t units = 0;
   auto window_start = std::chrono::steady_clock::now();
   Metrics last_eval;
+  std::ofstream trace;
+  if (options_.trace_samples) {
+    const int rank = parts_.sync ? parts_.sync->rank() : 0;
+    std::filesystem::create_directories(parts_.out_dir + "/samples");
+    trace.open(fmt::format("{}/samples/rank-{}.jsonl", parts_.out_dir, rank), std::ios::app);
+  }
 
   while (step_ < total_steps_) {
     optimizer_->set_lr(schedule_->lr(step_));
@@ -175,6 +196,11 @@ nlohmann::json Trainer::run(bool resume) {
     double step_loss = 0.0;
     for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
       Batch batch = parts_.train->next().to(parts_.device);
+      if (trace.is_open()) {
+        trace << nlohmann::json{{"step", step_ + 1}, {"micro", micro}, {"rows", row_hashes(batch.input)}}
+              << "\n";
+        trace.flush();
+      }
       LossOutput out = parts_.objective->compute(model, batch);
       torch::Tensor loss = out.loss;
       if (parts_.sync && parts_.objective->uneven_counts()) {

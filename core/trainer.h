@@ -32,6 +32,10 @@ struct TrainerOptions {
   int64_t eval_every = 0;        // steps between evaluations; 0: every epoch
   int64_t checkpoint_every = 0;  // steps between checkpoints; 0: at every evaluation
   int64_t keep_last = 3;         // checkpoints kept; 0 keeps all
+  // Each rank appends a hash of every input row it trains on to
+  // out_dir/samples/rank-<r>.jsonl ({"step", "micro", "rows"}): an audit of which samples
+  // each data-parallel rank saw.
+  bool trace_samples = false;
 };
 
 // Gradient averaging across data-parallel ranks (core/distributed implements it).

@@ -50,6 +50,7 @@ void read_options(config::Reader r, TrainerOptions& o, BatchOptions& b) {
   r.read("eval_every", o.eval_every, config::Range::non_negative());
   r.read("checkpoint_every", o.checkpoint_every, config::Range::non_negative());
   r.read("keep_last", o.keep_last, config::Range::non_negative());
+  r.read("trace_samples", o.trace_samples);
   r.finish();
 }
 

@@ -6,7 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <set>
 #include <random>
 
 #include "core/safetensors.h"
@@ -113,12 +117,14 @@ TEST_CASE("two Gloo processes match one process with the same global batch",
           "[pretrain][distributed]") {
   auto base = temp_dir("pretrain-ddp");
   const std::string one = base + "/one", two = base + "/two";
-  auto single = run_strata({"train", kConfig, "out_dir=" + one, "trainer.max_steps=12"});
+  auto single = run_strata(
+      {"train", kConfig, "out_dir=" + one, "trainer.max_steps=12", "trainer.trace_samples=true"});
   REQUIRE(single.status == 0);
 
   const int port = 29500 + int(getpid() % 2000);
   const std::string env = fmt::format("WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT={}", port);
-  std::vector<std::string> args = {"train", kConfig, "out_dir=" + two, "trainer.max_steps=12"};
+  std::vector<std::string> args = {"train", kConfig, "out_dir=" + two, "trainer.max_steps=12",
+                                   "trainer.trace_samples=true"};
   pid_t r0 = spawn_strata(args, base + "/rank0.log", "RANK=0 " + env);
   pid_t r1 = spawn_strata(args, base + "/rank1.log", "RANK=1 " + env);
   int s0 = wait_for(r0), s1 = wait_for(r1);
@@ -131,6 +137,37 @@ TEST_CASE("two Gloo processes match one process with the same global batch",
   REQUIRE(a.size() == 12);
   REQUIRE(b.size() == 12);
   for (const auto& [step, loss] : a) CHECK(b[step] == Approx(loss).margin(1e-5));
+
+  // The ranks saw different samples, and together each step's whole global batch.
+  auto samples = [](const std::string& path) {
+    std::map<std::pair<int64_t, int64_t>, std::multiset<std::string>> out;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      auto row = nlohmann::json::parse(line);
+      for (const auto& h : row["rows"]) {
+        out[{row["step"].get<int64_t>(), row["micro"].get<int64_t>()}].insert(h.get<std::string>());
+      }
+    }
+    return out;
+  };
+  auto global = samples(one + "/samples/rank-0.jsonl");
+  auto rank0 = samples(two + "/samples/rank-0.jsonl");
+  auto rank1 = samples(two + "/samples/rank-1.jsonl");
+  REQUIRE(global.size() == 12);  // 12 steps of one micro-batch
+  REQUIRE(rank0.size() == 12);
+  REQUIRE(rank1.size() == 12);
+  for (const auto& [key, rows] : global) {
+    INFO("step " << key.first);
+    CHECK(rank0[key].size() == rows.size() / 2);
+    CHECK(rank1[key].size() == rows.size() / 2);
+    std::multiset<std::string> both = rank0[key];
+    both.insert(rank1[key].begin(), rank1[key].end());
+    CHECK(both == rows);
+    std::vector<std::string> shared;
+    std::set_intersection(rank0[key].begin(), rank0[key].end(), rank1[key].begin(),
+                          rank1[key].end(), std::back_inserter(shared));
+    CHECK(shared.empty());
+  }
 
   auto wa = strata::read_safetensors(final_weights(one));
   auto wb = strata::read_safetensors(final_weights(two));
