@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/log.h"
 
 namespace strata {
@@ -54,9 +55,7 @@ nlohmann::json row_hashes(const torch::Tensor& input) {
   const size_t row_bytes = size_t(rows.size(1)) * rows.element_size();
   nlohmann::json out = nlohmann::json::array();
   for (int64_t r = 0; r < rows.size(0); ++r) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < row_bytes; ++i) h = (h ^ bytes[r * row_bytes + i]) * 1099511628211ull;
-    out.push_back(fmt::format("{:016x}", h));
+    out.push_back(fmt::format("{:016x}", fnv1a64(bytes + r * row_bytes, row_bytes)));
   }
   return out;
 }

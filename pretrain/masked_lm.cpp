@@ -3,17 +3,11 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/hash.h"
 #include "models/bert/bert.h"
 
 namespace strata::pretrain {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // A small counter-based generator: the n-th draw is splitmix64(seed + n).
 class RowGenerator {

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/hash.h"
 
 namespace fs = std::filesystem;
 
@@ -20,13 +21,6 @@ namespace strata::data {
 namespace {
 
 // --- Split hashing -------------------------------------------------------------------------
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // A fixed position in [0, 1) for a document id. The salt names the scheme: changing it
 // would move documents between splits, so it never changes.

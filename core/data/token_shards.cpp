@@ -14,18 +14,12 @@
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/hash.h"
 
 namespace fs = std::filesystem;
 
 namespace strata::data {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // The window of row `row` in global micro-batch `k`: a pure function of (seed, k, row).
 uint64_t window_hash(uint64_t seed, int64_t k, int64_t row) {
