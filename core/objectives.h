@@ -12,10 +12,10 @@
 namespace strata {
 
 struct LossOutput {
-  torch::Tensor loss;     // scalar, mean over counted units
-  torch::Tensor correct;  // scalar count of correct predictions (may be undefined)
-  int64_t count = 0;      // examples or tokens the loss averages over
-  int64_t processed = -1; // units the step read, for throughput; -1: the same as count
+  torch::Tensor loss;      // scalar, mean over counted units
+  torch::Tensor correct;   // scalar count of correct predictions (may be undefined)
+  int64_t count = 0;       // examples or tokens the loss averages over
+  int64_t processed = -1;  // units the step read, for throughput; -1: the same as count
 };
 
 class Objective {

@@ -32,7 +32,8 @@ torch::Tensor from_hex(const std::string& hex) {
   auto t = torch::empty({int64_t(hex.size() / 2)}, torch::kUInt8);
   uint8_t* p = t.data_ptr<uint8_t>();
   auto val = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) p[i / 2] = uint8_t(val(hex[i]) << 4 | val(hex[i + 1]));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    p[i / 2] = uint8_t(val(hex[i]) << 4 | val(hex[i + 1]));
   return t;
 }
 
@@ -86,8 +87,8 @@ void load_model_tensors(torch::nn::Module& model, const NamedTensors& tensors,
     saved.erase(it);
   }
   if (!saved.empty()) {
-    throw InputError(fmt::format("{}: tensor '{}' does not belong to this model", where,
-                                 saved.begin()->first));
+    throw InputError(
+        fmt::format("{}: tensor '{}' does not belong to this model", where, saved.begin()->first));
   }
 }
 
@@ -196,7 +197,9 @@ nlohmann::json Trainer::run(bool resume) {
     for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
       Batch batch = parts_.train->next().to(parts_.device);
       if (trace.is_open()) {
-        trace << nlohmann::json{{"step", step_ + 1}, {"micro", micro}, {"rows", row_hashes(batch.input)}}
+        trace << nlohmann::json{{"step", step_ + 1},
+                                {"micro", micro},
+                                {"rows", row_hashes(batch.input)}}
               << "\n";
         trace.flush();
       }
@@ -215,7 +218,8 @@ nlohmann::json Trainer::run(bool resume) {
     }
     if (parts_.sync) {
       std::vector<torch::Tensor> params;
-      for (const auto& g : optimizer_->groups()) params.insert(params.end(), g.params.begin(), g.params.end());
+      for (const auto& g : optimizer_->groups())
+        params.insert(params.end(), g.params.begin(), g.params.end());
       parts_.sync->all_reduce_gradients(params);
       step_loss = parts_.sync->all_reduce_mean(step_loss);
     }
@@ -233,7 +237,8 @@ nlohmann::json Trainer::run(bool resume) {
     ++loss_count_;
 
     if (step_ % options_.log_every == 0 || step_ == total_steps_) {
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
       double rate = seconds > 0 ? double(units) / seconds : 0.0;
       if (parts_.sync) rate *= double(parts_.sync->world());  // every rank does its share
       nlohmann::json row = {{"step", step_},

@@ -56,9 +56,9 @@ struct TrainerParts {
   std::shared_ptr<GradientSync> sync;    // null for one process
   torch::Device device = torch::kCPU;
   std::string out_dir;
-  std::string config_yaml;                                // the resolved config
+  std::string config_yaml;                                  // the resolved config
   std::function<void(const std::string& dir)> write_extra;  // e.g. tokenizer.model
-  double peak_flops = 0.0;                                // for MFU; 0: not reported
+  double peak_flops = 0.0;                                  // for MFU; 0: not reported
 };
 
 class Trainer {

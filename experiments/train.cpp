@@ -35,8 +35,8 @@ namespace {
 // ---- options readers (the config layer) -------------------------------------------------
 
 struct BatchOptions {
-  int64_t batch_size = 64;       // examples (or sequences) per micro-batch, all ranks together
-  int64_t tokens_per_step = 0;   // LM: accumulate micro-batches up to this many tokens; 0: off
+  int64_t batch_size = 64;      // examples (or sequences) per micro-batch, all ranks together
+  int64_t tokens_per_step = 0;  // LM: accumulate micro-batches up to this many tokens; 0: off
 };
 
 void read_options(config::Reader r, TrainerOptions& o, BatchOptions& b) {
@@ -107,8 +107,8 @@ void read_options(config::Reader& r, ImageDataOptions& o) {
 // `data:` for a language model: a corpus, its tokenizer and token shards.
 struct CorpusDataOptions {
   std::vector<std::string> corpus;
-  std::string data_dir;        // where shards go; default <out_dir>/data
-  std::string tokenizer_model; // an existing SentencePiece model to reuse
+  std::string data_dir;         // where shards go; default <out_dir>/data
+  std::string tokenizer_model;  // an existing SentencePiece model to reuse
   TokenizerTrainOptions tokenizer;
   int64_t block_size = 128;    // T of every training window
   int64_t eval_windows = 200;  // held-out windows scored at each evaluation
@@ -226,10 +226,12 @@ nlohmann::json train_document(const config::Document& doc) {
   if (is_corpus) {
     pretrain::CorpusPrepOptions prep;
     prep.corpus = corpus_options.corpus;
-    prep.out_dir = corpus_options.data_dir.empty() ? run.out_dir + "/data" : corpus_options.data_dir;
+    prep.out_dir =
+        corpus_options.data_dir.empty() ? run.out_dir + "/data" : corpus_options.data_dir;
     prep.tokenizer_model = corpus_options.tokenizer_model;
     prep.tokenizer = corpus_options.tokenizer;
-    if (objective_options.type == "masked_lm") prep.tokenizer = pretrain::with_mlm_symbols(prep.tokenizer);
+    if (objective_options.type == "masked_lm")
+      prep.tokenizer = pretrain::with_mlm_symbols(prep.tokenizer);
     prep.threads = int(run.threads > 0 ? run.threads : usable_cores());
     pretrain::PreparedCorpus corpus;
     on_rank0([&] { corpus = pretrain::prepare_corpus(prep); });
@@ -289,14 +291,13 @@ nlohmann::json train_document(const config::Document& doc) {
   }
 
   torch::manual_seed(uint64_t(run.seed));  // the same initial weights however data was made
-  std::shared_ptr<Network> model = models::networks().make(type, model_section.where("type"),
-                                                           model_section);
+  std::shared_ptr<Network> model =
+      models::networks().make(type, model_section.where("type"), model_section);
   if (is_corpus && context_length(*model) > 0 &&
       corpus_options.block_size > context_length(*model)) {
     throw InputError(fmt::format(
         "{}: 'data.block_size' {} is longer than the model's block_size {}",
-        data_section.where("block_size"), corpus_options.block_size,
-        context_length(*model)));
+        data_section.where("block_size"), corpus_options.block_size, context_length(*model)));
   }
 
   if (rank0) prepare_run_dir(run);

@@ -136,7 +136,8 @@ LossOutput MaskedLMObjective::compute(Network& model, const Batch& batch) {
     out.processed = masked.input.numel();  // the model read every token, not just the chosen
     return out;
   }
-  LossOutput out = token_cross_entropy(model.forward(masked), masked.target);  // [B, T, V] against [B, T]
+  LossOutput out =
+      token_cross_entropy(model.forward(masked), masked.target);  // [B, T, V] against [B, T]
   out.processed = masked.input.numel();
   return out;
 }

@@ -2,13 +2,13 @@
 
 #include <glob.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -414,8 +414,8 @@ void cut_into_parts(std::vector<Document>& docs) {
         }
       }
       if (d.text.size() - end < target / 2) end = d.text.size();  // no crumb at the end
-      parts.push_back({fmt::format("{}#{}", d.id, part++), d.text.substr(begin, end - begin),
-                       Split::kTrain});
+      parts.push_back(
+          {fmt::format("{}#{}", d.id, part++), d.text.substr(begin, end - begin), Split::kTrain});
       begin = end;
     }
   }

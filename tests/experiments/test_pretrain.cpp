@@ -1,17 +1,17 @@
 // GPT pre-training end to end with real processes: kill at a random step and resume to the
 // same losses; two data-parallel processes over loopback (Gloo) matching one process.
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <set>
 #include <random>
+#include <set>
 
 #include "core/safetensors.h"
 #include "tests/support/process.h"
@@ -63,8 +63,8 @@ TEST_CASE("pre-training writes results with the unigram baseline", "[pretrain]")
   CHECK(rows.find("tokens_per_s") != std::string::npos);
   CHECK(rows.find("\"mfu\"") != std::string::npos);
 
-  auto gen = run_strata({"generate", "--model", dir, "--prompt", "The Congress", "--max-tokens",
-                         "8", "--seed", "1"});
+  auto gen = run_strata(
+      {"generate", "--model", dir, "--prompt", "The Congress", "--max-tokens", "8", "--seed", "1"});
   INFO(gen.output);
   CHECK(gen.status == 0);
   CHECK(gen.output.rfind("The Congress", 0) == 0);
@@ -80,6 +80,14 @@ TEST_CASE("pre-training refuses bad data with exit 2", "[pretrain]") {
   CHECK(r.output.find("longer than the model's block_size 32") != std::string::npos);
   r = run_strata({"train", kConfig, "out_dir=" + dir, "data.tokenizer.vocab_size=60000"});
   CHECK(r.status == 2);
+  std::ofstream(dir + "-empty.txt") << "\n\n  \n";
+  r = run_strata({"train", kConfig, "out_dir=" + dir, "data.corpus=[" + dir + "-empty.txt]"});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("is empty") != std::string::npos);
+  // Each refusal is one line, and nothing was written.
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+  CHECK(!fs::exists(dir + "/checkpoints"));
+  fs::remove(dir + "-empty.txt");
   fs::remove_all(dir);
 }
 

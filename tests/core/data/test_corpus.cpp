@@ -3,9 +3,9 @@
 
 #include <torch/torch.h>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <stdlib.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -168,8 +168,7 @@ TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
   CHECK(both.name == dir.path + "/a.txt, " + dir.path + "/sub/*.txt");
 }
 
-TEST_CASE("corpus: one large .txt file is cut into parts so some of it is held out",
-          "[corpus]") {
+TEST_CASE("corpus: one large .txt file is cut into parts so some of it is held out", "[corpus]") {
   TempDir dir;
   std::string text;
   for (int i = 0; text.size() < 100000; ++i) {
