@@ -10,6 +10,7 @@
 #include "core/checkpoint.h"
 #include "core/data/fashion_mnist.h"
 #include "core/data/image_folder.h"
+#include "core/data/spam_assassin.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "models/classic/features.h"
@@ -27,15 +28,20 @@ struct DataOptions {
   std::string dataset = "fashion_mnist";
   std::vector<std::string> classes;  // empty: all
   int64_t labels_per_class = 0;  // 0: every training example
-  int64_t validation = 5000;
+  int64_t validation = 5000;     // spam_assassin: 500
   int64_t test_per_class = 0;    // 0: the whole test set
   std::string train_dir, test_dir;  // imagefolder
   data::ImageFolderOptions folder{{28, 28}, "grayscale"};
 };
 
 void read_options(config::Reader r, DataOptions& o) {
-  r.read_choice("dataset", o.dataset, {"fashion_mnist", "imagefolder"});
+  r.read_choice("dataset", o.dataset, {"fashion_mnist", "imagefolder", "spam_assassin"});
+  // About a tenth of spam_assassin's 4,800 training messages.
+  if (o.dataset == "spam_assassin") o.validation = 500;
   r.read("classes", o.classes);
+  if (o.dataset == "spam_assassin" && !o.classes.empty()) {
+    r.fail("classes", "is only for image datasets (spam_assassin's classes are ham and spam)");
+  }
   r.read("labels_per_class", o.labels_per_class, config::Range::non_negative());
   r.read("validation", o.validation, config::Range::non_negative());
   r.read("test_per_class", o.test_per_class, config::Range::non_negative());
@@ -55,36 +61,71 @@ void read_options(config::Reader r, DataOptions& o) {
   r.finish();
 }
 
+// Examples of an image or a text dataset (one of the two is set), with their labels.
+struct LabelledSet {
+  torch::Tensor images;            // uint8 [N, C, H, W]
+  std::vector<std::string> texts;  // one document each
+  torch::Tensor labels;            // int64 [N]
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  classic::Examples examples() const { return {images, texts}; }
+};
+
+// The examples at `index` (int64 [M]), in that order.
+LabelledSet take(const LabelledSet& s, const torch::Tensor& index) {
+  LabelledSet out;
+  if (s.images.defined()) out.images = s.images.index_select(0, index);
+  out.labels = s.labels.index_select(0, index);
+  if (!s.texts.empty()) {
+    auto idx = index.contiguous();
+    const int64_t* p = idx.data_ptr<int64_t>();
+    for (int64_t i = 0; i < idx.numel(); ++i) out.texts.push_back(s.texts[size_t(p[i])]);
+  }
+  return out;
+}
+
 struct Split {
-  data::ImageSet train, validation, test;
+  LabelledSet train, validation, test;
 };
 
 std::vector<std::string> all_classes(const DataOptions& o) {
+  if (o.dataset == "spam_assassin") return data::spam_assassin_classes();
   return o.dataset == "fashion_mnist" ? data::fashion_mnist_classes()
                                       : data::image_folder_classes(o.train_dir);
 }
 
-// Stratified subsets and a seeded validation split, the same for every stage and learner.
-Split load_data(const DataOptions& o, uint64_t seed) {
-  auto load = [&](const std::string& split) {
+// The training and test examples, each a stratified subset when the options ask for one.
+std::pair<LabelledSet, LabelledSet> load_train_test(const DataOptions& o, uint64_t seed) {
+  if (o.dataset == "spam_assassin") {
+    auto texts = [&](const std::string& split, int64_t per_class) {
+      auto set = data::stratified_subset(data::load_spam_assassin(split), per_class, seed);
+      return LabelledSet{{}, std::move(set.texts), set.labels};
+    };
+    return {texts("train", o.labels_per_class), texts("test", o.test_per_class)};
+  }
+  auto images = [&](const std::string& split, int64_t per_class) {
     auto set = o.dataset == "fashion_mnist"
                    ? data::load_fashion_mnist(split)
                    : data::load_image_folder(split == "train" ? o.train_dir : o.test_dir, o.folder);
-    return o.classes.empty() ? set : data::only_classes(set, o.classes);
+    if (!o.classes.empty()) set = data::only_classes(set, o.classes);
+    set = data::stratified_subset(set, per_class, seed);
+    return LabelledSet{set.images, {}, set.labels};
   };
+  return {images("train", o.labels_per_class), images("test", o.test_per_class)};
+}
+
+// Stratified subsets and a seeded validation split, the same for every stage and learner.
+Split load_data(const DataOptions& o, uint64_t seed) {
   Split s;
-  auto train = load("train");
-  s.test = load("test");
-  train = data::stratified_subset(train, o.labels_per_class, seed);
-  s.test = data::stratified_subset(s.test, o.test_per_class, seed);
+  auto [train, test] = load_train_test(o, seed);
+  s.test = std::move(test);
   if (o.validation >= train.size()) {
     throw InputError(fmt::format("data.validation: {} leaves nothing to train on ({} examples)",
                                  o.validation, train.size()));
   }
   auto gen = at::detail::createCPUGenerator(seed ^ 0x9e3779b97f4a7c15ULL);
   auto order = torch::randperm(train.size(), gen, torch::kLong);
-  s.validation = data::select(train, std::get<0>(order.slice(0, 0, o.validation).sort()));
-  s.train = data::select(train, std::get<0>(order.slice(0, o.validation).sort()));
+  s.validation = take(train, std::get<0>(order.slice(0, 0, o.validation).sort()));
+  s.train = take(train, std::get<0>(order.slice(0, o.validation).sort()));
   return s;
 }
 
@@ -185,12 +226,11 @@ nlohmann::json train_classical(const config::Document& doc, config::Reader& root
   const int64_t K = int64_t(classes.size());
   log::info("data: {} train, {} validation, {} test examples, {} classes ({:.1f}s)",
             split.train.size(), split.validation.size(), split.test.size(), K, seconds_since(t0));
-  auto examples = [](const data::ImageSet& s) { return classic::Examples{s.images, {}}; };
   t0 = std::chrono::steady_clock::now();
-  extractor->fit(examples(split.train));
-  auto x_train = extractor->transform(examples(split.train));
-  auto x_val = extractor->transform(examples(split.validation));
-  auto x_test = extractor->transform(examples(split.test));
+  extractor->fit(split.train.examples());
+  auto x_train = extractor->transform(split.train.examples());
+  auto x_val = extractor->transform(split.validation.examples());
+  auto x_test = extractor->transform(split.test.examples());
   const double feature_s = seconds_since(t0);
   log::info("features: {} ({} per example) in {:.1f}s", extractor->type(), x_train.size(1), feature_s);
 

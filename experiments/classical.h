@@ -3,10 +3,10 @@
 // with classical learners (one learner, or try-and-error selection among several).
 //
 //   data:
-//     dataset: fashion_mnist        # fashion_mnist | imagefolder
-//     classes: []                   # a subset of the classes, in this order (default: all)
+//     dataset: fashion_mnist        # fashion_mnist | imagefolder | spam_assassin (texts)
+//     classes: []                   # images: a subset of the classes, in this order (default: all)
 //     labels_per_class: 0           # 0: every training example; N: a stratified, seeded subset
-//     validation: 5000              # held out of those training examples (seeded)
+//     validation: 5000              # held out of those training examples (seeded; spam: 500)
 //     test_per_class: 0             # 0: the whole test set; N: a stratified subset
 //     train_dir: ...  test_dir: ... # imagefolder: root/<class>/*.png|jpg
 //     target_size: [28, 28]         # imagefolder: images resized to H x W
