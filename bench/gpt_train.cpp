@@ -5,7 +5,8 @@
 //
 // Same work as the peer: GPT with biases and no dropout, pre-LN, GELU MLP, tied
 // embeddings; random tokens and targets; cross-entropy; AdamW (lr 3e-4, betas 0.9/0.999,
-// eps 1e-8, weight decay 0.01 on every parameter); same thread count; tokens/s of the best
+// eps 1e-8, weight decay 0.01; Strata's core optimizer, which skips the decay of 1-D
+// parameters); same thread count; tokens/s of the best
 // step after 3 warm-up steps. Each side runs `rounds` times (STRATA_BENCH_ROUNDS, default
 // 3), alternating, and keeps its best, so that load from other processes on a shared
 // machine hits both alike; the matmul peak is measured in every round too, best kept.
@@ -25,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "core/optim.h"
+#include "core/trainer.h"
 #include "models/gpt/gpt.h"
 
 namespace {
@@ -47,48 +50,6 @@ double matmul_peak_gflops() {
   return 2.0 * n * n * n / best / 1e9;
 }
 
-// AdamW as the peer's torch.optim.AdamW does it (one group, decay on every parameter),
-// with the per-parameter work batched into _foreach kernels and no temporaries kept
-// between steps.
-class AdamW {
- public:
-  AdamW(std::vector<torch::Tensor> params, double lr, double beta1, double beta2, double eps,
-        double weight_decay)
-      : params_(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps), wd_(weight_decay) {
-    for (const auto& p : params_) {
-      exp_avg_.push_back(torch::zeros_like(p));
-      exp_avg_sq_.push_back(torch::zeros_like(p));
-    }
-  }
-
-  void step() {
-    torch::NoGradGuard no_grad;
-    ++step_;
-    std::vector<torch::Tensor> grads;
-    for (const auto& p : params_) grads.push_back(p.grad());
-    const double bias1 = 1.0 - std::pow(beta1_, step_);
-    const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2_, step_));
-    at::_foreach_mul_(params_, 1.0 - lr_ * wd_);
-    at::_foreach_mul_(exp_avg_, beta1_);
-    at::_foreach_add_(exp_avg_, grads, 1.0 - beta1_);
-    at::_foreach_mul_(exp_avg_sq_, beta2_);
-    at::_foreach_addcmul_(exp_avg_sq_, grads, grads, 1.0 - beta2_);
-    auto denom = at::_foreach_sqrt(exp_avg_sq_);
-    at::_foreach_div_(denom, bias2_sqrt);
-    at::_foreach_add_(denom, eps_);
-    at::_foreach_addcdiv_(params_, exp_avg_, denom, -lr_ / bias1);
-  }
-
-  void zero_grad() {  // undefined, not zero-filled: backward then writes instead of adding
-    for (auto& p : params_) p.mutable_grad() = torch::Tensor();
-  }
-
- private:
-  std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_;
-  double lr_, beta1_, beta2_, eps_, wd_;
-  int64_t step_ = 0;
-};
-
 struct Shape {
   int64_t V = 4096, T = 128, L = 4, H = 4, D = 256, B = 16, threads = 2, steps = 15;
 };
@@ -97,12 +58,27 @@ struct Shape {
 double run_strata(const Shape& s, double* flops_per_token) {
   using namespace strata::models;
   torch::manual_seed(0);
-  auto options = GPTOptions().vocab_size(s.V).block_size(s.T).n_layer(s.L).n_head(s.H).n_embd(s.D)
-                     .bias(true).dropout(0.0);
+  auto options = GPTOptions()
+                     .vocab_size(s.V)
+                     .block_size(s.T)
+                     .n_layer(s.L)
+                     .n_head(s.H)
+                     .n_embd(s.D)
+                     .bias(true)
+                     .dropout(0.0);
   GPT model(options);
   model->train();
   *flops_per_token = model->train_flops_per_unit();
-  AdamW opt(model->parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.01);
+  // Strata's own optimizer (core/optim.h), as the trainer builds it; the peer's settings.
+  // Strata's recipe leaves 1-D parameters (biases, norms) undecayed: 0.2% of the weights.
+  strata::OptimizerOptions adamw;
+  adamw.type = "adamw";
+  adamw.lr = 3e-4;
+  adamw.betas = {0.9, 0.999};
+  adamw.eps = 1e-8;
+  adamw.weight_decay = 0.01;
+  adamw.no_decay = {};
+  strata::Optimizer opt(strata::model_tensors(*model), adamw);
   strata::Batch batch;
   batch.input = torch::randint(s.V, {s.B, s.T});
   batch.target = torch::randint(s.V, {s.B, s.T});
@@ -123,9 +99,9 @@ double run_strata(const Shape& s, double* flops_per_token) {
 double run_peer(const Shape& s) {
   const auto script = std::filesystem::path(__FILE__).parent_path() / "gpt_train_py.py";
   const char* python = std::getenv("STRATA_PYTHON");
-  const std::string cmd = fmt::format("{} {} {} {} {} {} {} {} {} {} 2>&1",
-                                      python ? python : "/usr/bin/python3", script.string(), s.V, s.T,
-                                      s.L, s.H, s.D, s.B, s.threads, s.steps);
+  const std::string cmd =
+      fmt::format("{} {} {} {} {} {} {} {} {} {} 2>&1", python ? python : "/usr/bin/python3",
+                  script.string(), s.V, s.T, s.L, s.H, s.D, s.B, s.threads, s.steps);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   if (!pipe) return 0.0;
   char line[512];
@@ -147,14 +123,15 @@ int main(int argc, char** argv) {
   at::set_num_threads(static_cast<int>(s.threads));
   const char* rounds_env = std::getenv("STRATA_BENCH_ROUNDS");
   const int rounds = rounds_env ? std::max(1, std::atoi(rounds_env)) : 3;
-  fmt::print("gpt_train: V={} T={} L={} H={} D={} B={} threads={} steps={} rounds={} (torch threads {})\n",
-             s.V, s.T, s.L, s.H, s.D, s.B, s.threads, s.steps, rounds, at::get_num_threads());
+  fmt::print(
+      "gpt_train: V={} T={} L={} H={} D={} B={} threads={} steps={} rounds={} (torch threads {})\n",
+      s.V, s.T, s.L, s.H, s.D, s.B, s.threads, s.steps, rounds, at::get_num_threads());
 
   double peak = 0, strata_tps = 0, peer_tps = 0, flops_per_token = 0;
   for (int round = 0; round < rounds; ++round) {
     const double p = matmul_peak_gflops(), st = run_strata(s, &flops_per_token), py = run_peer(s);
-    fmt::print("round {}: matmul {:.1f} GFLOP/s, strata {:.0f} tokens/s, py {:.0f} tokens/s\n", round + 1, p,
-               st, py);
+    fmt::print("round {}: matmul {:.1f} GFLOP/s, strata {:.0f} tokens/s, py {:.0f} tokens/s\n",
+               round + 1, p, st, py);
     std::fflush(stdout);
     peak = std::max(peak, p);
     strata_tps = std::max(strata_tps, st);

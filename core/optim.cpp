@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 
 #include "core/errors.h"
 
@@ -38,33 +39,44 @@ void Optimizer::zero_grad() {
   }
 }
 
-// PyTorch's Adam/AdamW update (torch/optim/adamw.py, single-tensor path), in place.
-void Optimizer::adam_update(const torch::Tensor& p, ParamState& s, double weight_decay) {
-  torch::Tensor grad = p.grad();
+// PyTorch's Adam/AdamW update (torch/optim/adamw.py), for one group's parameters that share
+// a step count, as _foreach kernels over the whole list: one pass per operation, and no
+// temporaries beyond the denominators.
+void Optimizer::adam_update(const std::vector<torch::Tensor>& params,
+                            const std::vector<torch::Tensor>& grads_in,
+                            const std::vector<torch::Tensor>& exp_avg,
+                            const std::vector<torch::Tensor>& exp_avg_sq, int64_t step,
+                            double weight_decay) {
   const double beta1 = options_.betas[0], beta2 = options_.betas[1];
-  if (!s.exp_avg.defined()) {
-    s.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Preserve);
-    s.exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
-  }
-  s.step += 1;
+  std::vector<torch::Tensor> grads = grads_in;
   if (weight_decay != 0.0) {
     if (options_.type == "adamw") {
-      p.mul_(1.0 - lr_ * weight_decay);
+      at::_foreach_mul_(params, 1.0 - lr_ * weight_decay);
     } else {
-      grad = grad.add(p, weight_decay);
+      grads = at::_foreach_add(grads, params, weight_decay);
     }
   }
-  s.exp_avg.lerp_(grad, 1.0 - beta1);
-  s.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1.0 - beta2);
-  const double bias1 = 1.0 - std::pow(beta1, double(s.step));
-  const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(s.step)));
-  torch::Tensor denom = s.exp_avg_sq.sqrt().div_(bias2_sqrt).add_(options_.eps);
-  p.addcdiv_(s.exp_avg, denom, -lr_ / bias1);
+  at::_foreach_mul_(exp_avg, beta1);
+  at::_foreach_add_(exp_avg, grads, 1.0 - beta1);
+  at::_foreach_mul_(exp_avg_sq, beta2);
+  at::_foreach_addcmul_(exp_avg_sq, grads, grads, 1.0 - beta2);
+  const double bias1 = 1.0 - std::pow(beta1, double(step));
+  const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
+  std::vector<torch::Tensor> denom = at::_foreach_sqrt(exp_avg_sq);
+  at::_foreach_div_(denom, bias2_sqrt);
+  at::_foreach_add_(denom, options_.eps);
+  at::_foreach_addcdiv_(params, exp_avg, denom, -lr_ / bias1);
 }
 
 void Optimizer::step() {
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
+    // Adam: the group's parameters by step count (one list unless a freeze change left
+    // some parameters behind), each list updated at once.
+    struct Lists {
+      std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;
+    };
+    std::map<int64_t, Lists> by_step;
     for (size_t i = 0; i < g.params.size(); ++i) {
       const torch::Tensor& p = g.params[i];
       if (!p.grad().defined()) continue;
@@ -79,9 +91,21 @@ void Optimizer::step() {
         }
         s.step += 1;
         p.add_(s.exp_avg, -lr_);
-      } else {
-        adam_update(p, s, g.weight_decay);
+        continue;
       }
+      if (!s.exp_avg.defined()) {
+        s.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+        s.exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+      }
+      s.step += 1;
+      Lists& l = by_step[s.step];
+      l.params.push_back(p);
+      l.grads.push_back(p.grad());
+      l.exp_avg.push_back(s.exp_avg);
+      l.exp_avg_sq.push_back(s.exp_avg_sq);
+    }
+    for (const auto& [step, l] : by_step) {
+      adam_update(l.params, l.grads, l.exp_avg, l.exp_avg_sq, step, g.weight_decay);
     }
   }
 }
@@ -106,8 +130,8 @@ void Optimizer::load_state_tensors(const NamedTensors& tensors) {
   state_.clear();
   for (const auto& [key, t] : by_name) {
     const std::string suffix = ".step";
-    if (key.size() <= suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(),
-                                                   suffix) != 0) {
+    if (key.size() <= suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) {
       continue;
     }
     std::string name = key.substr(0, key.size() - suffix.size());

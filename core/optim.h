@@ -19,12 +19,12 @@
 namespace strata {
 
 struct OptimizerOptions {
-  std::string type = "adamw";    // adam (L2 in the gradient) | adamw (decoupled) | sgd
+  std::string type = "adamw";  // adam (L2 in the gradient) | adamw (decoupled) | sgd
   double lr = 1e-3;
   std::vector<double> betas = {0.9, 0.999};
   double eps = 1e-8;
-  double weight_decay = 0.0;     // on decayed parameters only
-  double momentum = 0.9;         // sgd
+  double weight_decay = 0.0;  // on decayed parameters only
+  double momentum = 0.9;      // sgd
   // Parameters whose name contains one of these are never decayed, whatever their shape.
   std::vector<std::string> no_decay = {"bias", "norm", "ln", "wte", "wpe", "embeddings"};
 };
@@ -66,7 +66,10 @@ class Optimizer {
     torch::Tensor exp_avg, exp_avg_sq;  // adam(w); exp_avg is the momentum buffer for sgd
     int64_t step = 0;
   };
-  void adam_update(const torch::Tensor& p, ParamState& s, double weight_decay);
+  void adam_update(const std::vector<torch::Tensor>& params,
+                   const std::vector<torch::Tensor>& grads,
+                   const std::vector<torch::Tensor>& exp_avg,
+                   const std::vector<torch::Tensor>& exp_avg_sq, int64_t step, double weight_decay);
 
   OptimizerOptions options_;
   double lr_;
