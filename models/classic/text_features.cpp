@@ -44,6 +44,12 @@ struct Header {
 Header parse_header(const std::string& text) {
   Header h;
   size_t pos = 0;
+  // An mbox envelope line ("From sender date", no colon after the name) comes before the
+  // headers in mail saved from a mailbox; it is not a header.
+  if (text.rfind("From ", 0) == 0) {
+    const size_t end = text.find('\n');
+    pos = end == std::string::npos ? text.size() : end + 1;
+  }
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
@@ -80,11 +86,50 @@ double capital_ratio(const std::string& s) {
 }
 
 const std::vector<std::string>& fixed_measurements() {
-  static const std::vector<std::string> names = {
-      "length",       "words",          "capital_ratio", "digit_ratio",
-      "links",        "exclamations",   "dollars",       "html",
-      "subject_length", "subject_capital_ratio", "subject_exclamations"};
+  static const std::vector<std::string> names = {"length",
+                                                 "words",
+                                                 "capital_ratio",
+                                                 "digit_ratio",
+                                                 "links",
+                                                 "exclamations",
+                                                 "dollars",
+                                                 "html",
+                                                 "subject_length",
+                                                 "subject_capital_ratio",
+                                                 "subject_exclamations"};
   return names;
+}
+
+// Whether s is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // cut short
+    for (size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
 }
 
 }  // namespace
@@ -128,7 +173,11 @@ void BagOfWords::fit(const Examples& train) {
   const double n = double(texts.size());
   std::vector<std::pair<int64_t, std::string>> kept;  // (-count, token): most frequent first
   for (const auto& [token, d] : df) {
-    if (d >= o_.min_df && double(d) <= o_.max_df * n) kept.emplace_back(-tf[token], token);
+    // A token that is not valid UTF-8 (text in another encoding) could not be written to
+    // the checkpoint's JSON; it is left out of the vocabulary.
+    if (d >= o_.min_df && double(d) <= o_.max_df * n && valid_utf8(token)) {
+      kept.emplace_back(-tf[token], token);
+    }
   }
   std::sort(kept.begin(), kept.end());
   if (o_.max_features > 0 && int64_t(kept.size()) > o_.max_features) kept.resize(o_.max_features);
@@ -214,17 +263,18 @@ torch::Tensor TextMeasurements::transform(const Examples& x) const {
                     count_occurrences(low, "www.");
     bool html = low.find("<html") != std::string::npos || low.find("<body") != std::string::npos;
     const double len = double(t.size());
-    std::vector<double> row = {len,
-                               double(tokenize(t, false).size()),
-                               capital_ratio(t),
-                               len > 0 ? double(digits) / len : 0.0,
-                               double(links),
-                               double(excl),
-                               double(dollars),
-                               html ? 1.0 : 0.0,
-                               double(header.subject.size()),
-                               capital_ratio(header.subject),
-                               double(std::count(header.subject.begin(), header.subject.end(), '!'))};
+    std::vector<double> row = {
+        len,
+        double(tokenize(t, false).size()),
+        capital_ratio(t),
+        len > 0 ? double(digits) / len : 0.0,
+        double(links),
+        double(excl),
+        double(dollars),
+        html ? 1.0 : 0.0,
+        double(header.subject.size()),
+        capital_ratio(header.subject),
+        double(std::count(header.subject.begin(), header.subject.end(), '!'))};
     for (const auto& k : o_.keywords) row.push_back(double(count_occurrences(low, lower(k))));
     for (const auto& h : o_.headers) row.push_back(header.fields.count(lower(h)) ? 1.0 : 0.0);
     for (int64_t j = 0; j < D; ++j) a[i][j] = float(row[j]);
