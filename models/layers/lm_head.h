@@ -8,7 +8,7 @@
 // Computed the usual way, logits [N, V] are materialised and then passed over five more
 // times (log_softmax, nll, and their backwards, one of which fills a fresh [N, V] tensor
 // with zeros); at N = 2048 and V = 4096 each pass is 32 MB of fresh memory. Here the rows
-// go through in chunks of a few MB that stay in cache: each chunk's logits are computed,
+// go through in chunks of a few MB that stay in the last-level cache: each chunk's logits are computed,
 // turned into the loss and, in the same visit, into their gradient (softmax - one_hot),
 // which is multiplied back into d hidden and accumulated into d weight right away. The
 // whole [N, V] tensor never exists. Same FLOPs as the unfused version. Gradients are
