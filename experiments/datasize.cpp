@@ -168,20 +168,23 @@ nlohmann::json datasize(const config::Document& doc) {
         write_file_atomic((dir / "results.json").string(), results.dump(2) + "\n");
       }
       auto [acc, se] = test_accuracy(results);
-      log::info("[{} | {} examples] test accuracy {:.4f} ({:.0f}s)", stage.name, size, acc, seconds);
-      rows.push_back({{"stage", stage.name}, {"train_examples", size}, {"test_acc", acc},
-                      {"test_acc_stderr", se}, {"seconds", seconds}, {"run_dir", dir.string()}});
+      log::info("[{} | {} examples] test accuracy {:.4f} ({:.0f}s)", stage.name, size, acc,
+                seconds);
+      rows.push_back({{"stage", stage.name},
+                      {"train_examples", size},
+                      {"test_acc", acc},
+                      {"test_acc_stderr", se},
+                      {"seconds", seconds},
+                      {"run_dir", dir.string()}});
       csv += fmt::format("\"{}\",{},{:.6f},{:.6f},{:.1f},{}\n", stage.name, size, acc, se, seconds,
                          dir.string());
       write_file_atomic((out / "datasize.csv").string(), csv);  // kept current as runs finish
     }
   }
 
-  // Where the first two stages' lines cross.
+  // Where each later stage's line crosses the first stage's, one sentence per stage.
   std::string crossing;
   if (o.stages.size() >= 2) {
-    const std::string& a = o.stages[0].name;
-    const std::string& b = o.stages[1].name;
     auto acc_of = [&](const std::string& stage, int64_t size) {
       for (const auto& r : rows) {
         if (r["stage"] == stage && r["train_examples"] == size) return r["test_acc"].get<double>();
@@ -190,18 +193,24 @@ nlohmann::json datasize(const config::Document& doc) {
     };
     std::vector<int64_t> sizes = o.sizes;
     std::sort(sizes.begin(), sizes.end());
-    for (size_t i = 0; i + 1 < sizes.size() && crossing.empty(); ++i) {
-      double d0 = acc_of(b, sizes[i]) - acc_of(a, sizes[i]);
-      double d1 = acc_of(b, sizes[i + 1]) - acc_of(a, sizes[i + 1]);
-      if ((d0 <= 0) != (d1 <= 0)) {
-        crossing = fmt::format("{} {} {} between {} and {} labelled examples", b,
-                               d1 > 0 ? "overtakes" : "falls behind", a, sizes[i], sizes[i + 1]);
+    const std::string& a = o.stages[0].name;
+    for (size_t j = 1; j < o.stages.size(); ++j) {
+      const std::string& b = o.stages[j].name;
+      std::string sentence;
+      for (size_t i = 0; i + 1 < sizes.size() && sentence.empty(); ++i) {
+        double d0 = acc_of(b, sizes[i]) - acc_of(a, sizes[i]);
+        double d1 = acc_of(b, sizes[i + 1]) - acc_of(a, sizes[i + 1]);
+        if ((d0 <= 0) != (d1 <= 0)) {
+          sentence = fmt::format("{} {} {} between {} and {} labelled examples", b,
+                                 d1 > 0 ? "overtakes" : "falls behind", a, sizes[i], sizes[i + 1]);
+        }
       }
-    }
-    if (crossing.empty()) {
-      bool b_leads = acc_of(b, sizes.back()) > acc_of(a, sizes.back());
-      crossing = fmt::format("the lines do not cross: {} leads at every size from {} to {}",
-                             b_leads ? b : a, sizes.front(), sizes.back());
+      if (sentence.empty()) {
+        bool b_leads = acc_of(b, sizes.back()) > acc_of(a, sizes.back());
+        sentence = fmt::format("{} and {} do not cross: {} leads at every size from {} to {}", a, b,
+                               b_leads ? b : a, sizes.front(), sizes.back());
+      }
+      crossing += (crossing.empty() ? "" : "; ") + sentence;
     }
     log::info("{}", crossing);
   }
