@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/data/subset.h"
 #include "core/errors.h"
 
 namespace strata::data {
@@ -51,8 +52,8 @@ torch::Tensor read_idx(const std::string& path, int64_t want_dims) {
     count *= shape.back();
   }
   if (bytes.size() != header + size_t(count)) {
-    throw InputError(fmt::format("{}: expected {} data bytes, found {}", path, count,
-                                 bytes.size() - header));
+    throw InputError(
+        fmt::format("{}: expected {} data bytes, found {}", path, count, bytes.size() - header));
   }
   return torch::from_blob(bytes.data() + header, shape, torch::kUInt8).clone();
 }
@@ -60,8 +61,8 @@ torch::Tensor read_idx(const std::string& path, int64_t want_dims) {
 }  // namespace
 
 const std::vector<std::string>& fashion_mnist_classes() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                 "Coat",        "Sandal",  "Shirt",    "Sneaker",
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                                  "Bag",         "Ankle boot"};
   return names;
 }
@@ -76,8 +77,8 @@ ImageSet load_fashion_mnist(const std::string& split, const std::string& dir) {
   set.labels = read_idx(fmt::format("{}/{}-labels-idx1-ubyte.gz", dir, prefix), 1).to(torch::kLong);
   set.classes = fashion_mnist_classes();
   if (set.images.size(0) != set.labels.size(0)) {
-    throw InputError(fmt::format("{}: {} images but {} labels", dir, set.images.size(0),
-                                 set.labels.size(0)));
+    throw InputError(
+        fmt::format("{}: {} images but {} labels", dir, set.images.size(0), set.labels.size(0)));
   }
   return set;
 }
@@ -89,16 +90,7 @@ ImageSet select(const ImageSet& set, const torch::Tensor& index) {
 
 ImageSet stratified_subset(const ImageSet& set, int64_t per_class, uint64_t seed) {
   if (per_class <= 0) return set;
-  auto gen = at::detail::createCPUGenerator(seed);
-  auto order = torch::randperm(set.size(), gen, torch::kLong);
-  auto labels = set.labels.index_select(0, order);
-  std::vector<torch::Tensor> picked;
-  for (int64_t c = 0; c < int64_t(set.classes.size()); ++c) {
-    auto of_class = order.masked_select(labels == c);
-    picked.push_back(of_class.slice(0, 0, std::min<int64_t>(per_class, of_class.size(0))));
-  }
-  auto index = std::get<0>(torch::cat(picked).sort());
-  return select(set, index);
+  return select(set, stratified_indices(set.labels, int64_t(set.classes.size()), per_class, seed));
 }
 
 ImageSet only_classes(const ImageSet& set, const std::vector<std::string>& names) {

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/data/corpus.h"
+#include "core/data/subset.h"
 #include "core/errors.h"
 #include "core/hash.h"
 
@@ -224,16 +225,7 @@ TextSet select(const TextSet& set, const torch::Tensor& index) {
 
 TextSet stratified_subset(const TextSet& set, int64_t per_class, uint64_t seed) {
   if (per_class <= 0) return set;
-  auto gen = at::detail::createCPUGenerator(seed);
-  auto order = torch::randperm(set.size(), gen, torch::kLong);
-  auto labels = set.labels.index_select(0, order);
-  std::vector<torch::Tensor> picked;
-  for (int64_t c = 0; c < int64_t(set.classes.size()); ++c) {
-    auto of_class = order.masked_select(labels == c);
-    picked.push_back(of_class.slice(0, 0, std::min<int64_t>(per_class, of_class.size(0))));
-  }
-  auto index = std::get<0>(torch::cat(picked).sort());
-  return select(set, index);
+  return select(set, stratified_indices(set.labels, int64_t(set.classes.size()), per_class, seed));
 }
 
 }  // namespace strata::data
