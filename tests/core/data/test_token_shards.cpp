@@ -17,25 +17,15 @@
 
 #include "core/data/token_shards.h"
 #include "core/errors.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 using namespace strata::data;
 
-namespace {
+using strata::testing::TempDir;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "strata-shards-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+namespace {
 
 // Writes split `name` as shards of the given sizes holding `tokens` in order.
 void write_split(const std::string& dir, ShardManifest& m, const std::string& name,
@@ -109,7 +99,7 @@ TokenBatchOptions options(int64_t B, int64_t T, uint64_t seed, int64_t rank = 0,
 }  // namespace
 
 TEST_CASE("shards: manifest round trip and mmap reads across shard boundaries", "[shards]") {
-  TempDir dir;
+  TempDir dir("shards");
   const ShardManifest written = make_data(dir.path);
   const ShardManifest read = ShardManifest::read(dir.path);
   CHECK(read.to_json() == written.to_json());
@@ -131,7 +121,7 @@ TEST_CASE("shards: manifest round trip and mmap reads across shard boundaries", 
 }
 
 TEST_CASE("shards: uint32 tokens for large vocabularies", "[shards]") {
-  TempDir dir;
+  TempDir dir("shards");
   ShardManifest m;
   m.vocab_size = 100000;
   m.eos_id = 2;
@@ -144,7 +134,7 @@ TEST_CASE("shards: uint32 tokens for large vocabularies", "[shards]") {
 }
 
 TEST_CASE("shards: damaged data directories are input errors", "[shards]") {
-  TempDir dir;
+  TempDir dir("shards");
   CHECK_THROWS_WITH(TokenStream::open(dir.path, "train"), Catch::Contains("no prepared corpus"));
   make_data(dir.path);
   fs::resize_file(fs::path(dir.path) / "train-00001.bin", 100);
@@ -154,7 +144,7 @@ TEST_CASE("shards: damaged data directories are input errors", "[shards]") {
 }
 
 TEST_CASE("shards: windows are shifted pairs, sampled from (seed, counter) alone", "[shards]") {
-  TempDir dir;
+  TempDir dir("shards");
   make_data(dir.path);
   const TokenStream train = TokenStream::open(dir.path, "train");
   TokenShardBatches a(train, options(8, 16, 42));
@@ -196,7 +186,7 @@ TEST_CASE("shards: windows are shifted pairs, sampled from (seed, counter) alone
 }
 
 TEST_CASE("shards: two ranks take different slots that together are the global batch", "[shards]") {
-  TempDir dir;
+  TempDir dir("shards");
   make_data(dir.path);
   const TokenStream train = TokenStream::open(dir.path, "train");
   TokenShardBatches one(train, options(8, 16, 7));
@@ -221,7 +211,7 @@ TEST_CASE("shards: two ranks take different slots that together are the global b
 }
 
 TEST_CASE("shards: held-out windows, held-out loss and the unigram baseline", "[shards]") {
-  TempDir dir;
+  TempDir dir("shards");
   make_data(dir.path);
   const TokenStream train = TokenStream::open(dir.path, "train");
   const TokenStream val = TokenStream::open(dir.path, "validation");
@@ -270,7 +260,7 @@ TEST_CASE("shards: held-out windows, held-out loss and the unigram baseline", "[
 }
 
 TEST_CASE("shards: a skewed train split gives a baseline below uniform", "[shards]") {
-  TempDir dir;
+  TempDir dir("shards");
   ShardManifest m;
   m.vocab_size = 10;
   m.eos_id = 2;
