@@ -1,6 +1,7 @@
 #include "models/layers/attention.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 
 #include <cmath>
 #include <limits>
@@ -81,7 +82,10 @@ torch::Tensor attend_explicit(const torch::Tensor& q, const torch::Tensor& k,
 // projection, C for separate ones) that BLAS takes as its leading dimension, so nothing is
 // copied. Inside at::parallel_for each thread runs its matrix products single-threaded
 // (ATen and OpenBLAS both see the parallel region), so the threads meet twice per layer
-// instead of at every small product.
+// instead of at every small product. This needs Strata compiled with -fopenmp (the build
+// does it): without it, at::parallel_for runs the whole range on the calling thread.
+// Thread-local state such as grad mode is not carried into the workers, so each runs its
+// products below the autograd layer.
 
 struct Heads {
   torch::Tensor q, k, v;  // [B, T, H, hs] each
@@ -111,6 +115,7 @@ void fused_forward(const Heads& in, const torch::Tensor& bias, double scale, con
                    const torch::Tensor& p) {
   const int64_t B = in.q.size(0), Tq = in.q.size(1), H = in.q.size(2), Tk = in.k.size(1);
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;  // a worker has its own (grad) mode
     auto scores = torch::empty({Tq, Tk}, p.options());
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / H, h = i % H;
@@ -134,6 +139,7 @@ void fused_backward(const torch::Tensor& dy, const Heads& in, const torch::Tenso
                     const Heads& grad) {
   const int64_t B = in.q.size(0), Tq = in.q.size(1), H = in.q.size(2), Tk = in.k.size(1);
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;  // a worker has its own (grad) mode
     auto dp = torch::empty({Tq, Tk}, p.options()), ds = torch::empty({Tq, Tk}, p.options());
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / H, h = i % H;
