@@ -39,18 +39,81 @@ void Optimizer::zero_grad() {
   }
 }
 
+namespace {
+
+// One parameter's Adam(W) update in a single pass over contiguous float memory: the same
+// operations, in the same order, as the _foreach sequence below, but each element is read
+// and written once instead of once per operation (the update is memory-bound).
+struct AdamScalars {
+  float decay_factor;  // 1 - lr * weight_decay for AdamW, else 1
+  float l2;            // weight_decay for Adam (added to the gradient), else 0
+  float beta1, one_minus_beta1, beta2, one_minus_beta2;
+  float bias2_sqrt, eps, neg_step_size;
+};
+
+void adam_update_fused(float* p, const float* g, float* m, float* v, int64_t n,
+                       const AdamScalars& k) {
+  at::parallel_for(0, n, 1 << 15, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+    for (int64_t i = lo; i < hi; ++i) {
+      const float grad = g[i] + k.l2 * p[i];
+      const float param = p[i] * k.decay_factor;
+      const float avg = m[i] * k.beta1 + grad * k.one_minus_beta1;
+      const float avg_sq = v[i] * k.beta2 + k.one_minus_beta2 * grad * grad;
+      const float denom = std::sqrt(avg_sq) / k.bias2_sqrt + k.eps;
+      m[i] = avg;
+      v[i] = avg_sq;
+      p[i] = param + k.neg_step_size * avg / denom;
+    }
+  });
+}
+
+bool fusable(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous();
+}
+
+}  // namespace
+
 // PyTorch's Adam/AdamW update (torch/optim/adamw.py), for one group's parameters that share
-// a step count, as _foreach kernels over the whole list: one pass per operation, and no
-// temporaries beyond the denominators.
-void Optimizer::adam_update(const std::vector<torch::Tensor>& params,
+// a step count. Contiguous float tensors on the CPU take the fused single-pass loop; the
+// rest (other devices and dtypes) go through _foreach kernels over the whole list: one pass
+// per operation, and no temporaries beyond the denominators.
+void Optimizer::adam_update(const std::vector<torch::Tensor>& params_in,
                             const std::vector<torch::Tensor>& grads_in,
-                            const std::vector<torch::Tensor>& exp_avg,
-                            const std::vector<torch::Tensor>& exp_avg_sq, int64_t step,
+                            const std::vector<torch::Tensor>& exp_avg_in,
+                            const std::vector<torch::Tensor>& exp_avg_sq_in, int64_t step,
                             double weight_decay) {
   const double beta1 = options_.betas[0], beta2 = options_.betas[1];
-  std::vector<torch::Tensor> grads = grads_in;
+  const double bias1 = 1.0 - std::pow(beta1, double(step));
+  const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
+  const bool adamw = options_.type == "adamw";
+
+  std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;  // the unfused ones
+  const AdamScalars k{static_cast<float>(adamw ? 1.0 - lr_ * weight_decay : 1.0),
+                      static_cast<float>(adamw ? 0.0 : weight_decay),
+                      static_cast<float>(beta1),
+                      static_cast<float>(1.0 - beta1),
+                      static_cast<float>(beta2),
+                      static_cast<float>(1.0 - beta2),
+                      static_cast<float>(bias2_sqrt),
+                      static_cast<float>(options_.eps),
+                      static_cast<float>(-lr_ / bias1)};
+  for (size_t i = 0; i < params_in.size(); ++i) {
+    const auto &p = params_in[i], &g = grads_in[i], &m = exp_avg_in[i], &v = exp_avg_sq_in[i];
+    if (fusable(p) && fusable(g) && fusable(m) && fusable(v)) {
+      adam_update_fused(p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(),
+                        v.data_ptr<float>(), p.numel(), k);
+    } else {
+      params.push_back(p);
+      grads.push_back(g);
+      exp_avg.push_back(m);
+      exp_avg_sq.push_back(v);
+    }
+  }
+  if (params.empty()) return;
+
   if (weight_decay != 0.0) {
-    if (options_.type == "adamw") {
+    if (adamw) {
       at::_foreach_mul_(params, 1.0 - lr_ * weight_decay);
     } else {
       grads = at::_foreach_add(grads, params, weight_decay);
@@ -60,8 +123,6 @@ void Optimizer::adam_update(const std::vector<torch::Tensor>& params,
   at::_foreach_add_(exp_avg, grads, 1.0 - beta1);
   at::_foreach_mul_(exp_avg_sq, beta2);
   at::_foreach_addcmul_(exp_avg_sq, grads, grads, 1.0 - beta2);
-  const double bias1 = 1.0 - std::pow(beta1, double(step));
-  const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   std::vector<torch::Tensor> denom = at::_foreach_sqrt(exp_avg_sq);
   at::_foreach_div_(denom, bias2_sqrt);
   at::_foreach_add_(denom, options_.eps);

@@ -2,7 +2,8 @@
 // Shared by the GPT and BERT parity tests: a temporary directory, the Python reference
 // (tests/models/gpt_parity.py under /usr/bin/python3, which has Debian's python3-torch),
 // and the training steps both sides take (AdamW, betas 0.9/0.95, weight decay 0.1 on
-// parameters with dim >= 2 only, lr 1e-3).
+// parameters with dim >= 2 only, lr 1e-3): Strata's own optimizer (core/optim.h) here,
+// torch.optim.AdamW there.
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -15,24 +16,15 @@
 #include <functional>
 #include <string>
 
+#include "core/optim.h"
 #include "core/safetensors.h"
+#include "tests/support/temp_dir.h"
 
 namespace strata::test {
 
 constexpr const char* kPython = "/usr/bin/python3";
 
-struct TempDir {
-  std::string path;
-  explicit TempDir(const std::string& tag) {
-    std::string pattern = (std::filesystem::temp_directory_path() / ("strata-" + tag + "-XXXXXX")).string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using strata::testing::TempDir;
 
 inline NamedTensors named_parameters_of(const torch::nn::Module& m) {
   NamedTensors out;
@@ -50,16 +42,15 @@ struct ParityRun {
 inline ParityRun train_steps(torch::nn::Module& model, const std::function<torch::Tensor()>& logits,
                              const std::function<torch::Tensor()>& loss_of_model,
                              const nlohmann::json& cfg) {
-  std::vector<torch::Tensor> decay, rest;
-  for (const auto& p : model.parameters()) (p.dim() >= 2 ? decay : rest).push_back(p);
-  const double lr = cfg["lr"], wd = cfg["weight_decay"];
-  const auto betas = std::make_tuple(double(cfg["betas"][0]), double(cfg["betas"][1]));
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(lr).betas(betas).weight_decay(wd)));
-  groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
-                                torch::optim::AdamWOptions(lr).betas(betas).weight_decay(0.0)));
-  torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(lr));
+  OptimizerOptions adamw;
+  adamw.type = "adamw";
+  adamw.lr = cfg["lr"];
+  adamw.betas = {double(cfg["betas"][0]), double(cfg["betas"][1])};
+  adamw.weight_decay = cfg["weight_decay"];
+  adamw.no_decay = {};  // as the Python side: every matrix decayed, embeddings included
+  NamedTensors named;
+  for (const auto& p : model.named_parameters()) named.emplace_back(p.key(), p.value());
+  Optimizer opt(named, adamw);
 
   ParityRun out;
   const int steps = cfg["steps"];
@@ -71,7 +62,7 @@ inline ParityRun train_steps(torch::nn::Module& model, const std::function<torch
     auto loss = loss_of_model();
     out.losses.push_back(loss.item<double>());
     if (step == steps) break;
-    for (auto& p : model.parameters()) p.mutable_grad() = torch::Tensor();
+    opt.zero_grad();
     loss.backward();
     opt.step();
   }
