@@ -40,32 +40,44 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
   Result r;
   r.loss = torch::zeros({}, hidden.options().requires_grad(false));
   if (want.hidden) r.d_hidden = torch::empty_like(hidden);
-  if (want.weight) r.d_weight = torch::zeros_like(weight);
+  if (want.weight) r.d_weight = torch::empty_like(weight);
   if (want.bias) r.d_bias = torch::zeros_like(bias);
   const auto wt = weight.t();  // [C, V]
   for (int64_t r0 = 0; r0 < N; r0 += chunk_rows(V)) {
     const int64_t n = std::min(chunk_rows(V), N - r0);
     const auto h = hidden.narrow(0, r0, n);                                  // [n, C]
     const auto t = safe_targets.narrow(0, r0, n).unsqueeze(1);               // [n, 1]
-    const auto s = row_scale.narrow(0, r0, n);                               // [n]
+    const auto s = row_scale.narrow(0, r0, n).unsqueeze(1);                  // [n, 1]
     auto z = bias.defined() ? torch::addmm(bias, h, wt) : torch::mm(h, wt);  // [n, V] logits
     const auto picked = z.gather(1, t);                                      // [n, 1]
-    // softmax and log-sum-exp with one exp per logit, in z's memory:
-    // z <- exp(z - max), lse = max + log(sum).
-    const auto max = torch::amax(z, {1}, /*keepdim=*/true);  // [n, 1]
-    z.sub_(max).exp_();
-    const auto sum = z.sum(1, /*keepdim=*/true);  // [n, 1]
-    r.loss.add_(((sum.log() + max - picked).squeeze(1) * s).sum());
-    if (!want.any()) continue;
-    // d loss / d logits = (softmax - one_hot(t)) * s
-    z.mul_(s.unsqueeze(1) / sum);
-    z.scatter_add_(1, t, -s.unsqueeze(1));
+    if (!want.any()) {
+      // log-sum-exp with one exp per logit, in z's memory: lse = max + log(sum exp(z - max)).
+      const auto max = torch::amax(z, {1}, /*keepdim=*/true);  // [n, 1]
+      const auto sum = z.sub_(max).exp_().sum(1, /*keepdim=*/true);
+      r.loss.add_(((sum.log() + max - picked) * s).sum());
+      continue;
+    }
+    // z <- softmax(z) in place (ATen's fused kernel, three passes). The largest logit's
+    // probability is exp(max - lse) >= 1/V, so lse = max - log(p[argmax]) never underflows.
+    const auto [max, argmax] = z.max(1, /*keepdim=*/true);  // [n, 1] each
+    at::_softmax_out(z, z, 1, /*half_to_float=*/false);
+    const auto lse = max - z.gather(1, argmax).log();
+    r.loss.add_(((lse - picked) * s).sum());
+    // d loss / d logits = (softmax - one_hot(t)) * s. The row scale s goes onto the
+    // [n, C] factors instead of the [n, V] logits: d hidden = s * (z W), d W += z^T (s h).
+    z.scatter_add_(1, t, torch::full_like(picked, -1.0));
     if (want.hidden) {
       auto dh = r.d_hidden.narrow(0, r0, n);
-      torch::mm_out(dh, z, weight);  // [n, C]
+      torch::mm_out(dh, z, weight).mul_(s);  // [n, C]
     }
-    if (want.weight) r.d_weight.addmm_(z.t(), h);  // [V, C]
-    if (want.bias) r.d_bias.add_(z.sum(0));        // [V]
+    if (want.weight) {
+      if (r0 == 0) {
+        torch::mm_out(r.d_weight, z.t(), h * s);  // [V, C]
+      } else {
+        r.d_weight.addmm_(z.t(), h * s);
+      }
+    }
+    if (want.bias) r.d_bias.add_(torch::mv(z.t(), s.squeeze(1)));  // [V]
   }
   return r;
 }

@@ -1,5 +1,7 @@
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "models/layers/attention.h"
 #include "models/layers/lm_head.h"
 #include "tests/models/parity.h"
@@ -41,6 +43,30 @@ TEST_CASE("layers: chunked linear cross-entropy equals the unfused computation",
       }
     }
   }
+}
+
+TEST_CASE("layers: linear cross-entropy stays exact when a target's probability underflows", "[layers]") {
+  // Row 0's target logit is 200 below the largest: its softmax probability is 0 in float,
+  // but its loss is about 200 and finite.
+  torch::manual_seed(1);
+  const int64_t N = 4, C = 8, V = 50;
+  auto weight = torch::randn({V, C}).requires_grad_();
+  auto hidden = torch::randn({N, C});
+  {
+    torch::NoGradGuard no_grad;
+    hidden[0] = weight[7].detach() * 60.0 - weight[3].detach() * 60.0;
+  }
+  hidden.requires_grad_();
+  auto targets = torch::tensor({3, 1, 2, 9}, torch::kLong);
+  auto logits = torch::nn::functional::linear(hidden, weight);
+  REQUIRE((logits[0].max() - logits[0][3]).item<double>() > 150.0);
+  auto reference = torch::nn::functional::cross_entropy(logits, targets);
+  auto fused = linear_cross_entropy(hidden, weight, {}, targets);
+  CHECK(std::isfinite(fused.item<double>()));
+  CHECK(std::abs(fused.item<double>() - reference.item<double>()) < 1e-3 * reference.item<double>());
+  auto expected = torch::autograd::grad({reference}, {hidden, weight});
+  auto got = torch::autograd::grad({fused}, {hidden, weight});
+  for (size_t i = 0; i < got.size(); ++i) CHECK(test::max_abs_diff(got[i], expected[i]) < 1e-4);
 }
 
 TEST_CASE("layers: fused attention equals softmax(q k^T / sqrt(hs) + mask) v", "[layers]") {
