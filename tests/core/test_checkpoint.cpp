@@ -3,16 +3,15 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <set>
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using strata::Checkpointer;
@@ -21,21 +20,10 @@ using strata::InputError;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int count = 0;
-    path = fs::temp_directory_path() /
-           fmt::format("strata-test-checkpoint-{}-{}-{}", ::getpid(), count++,
-                       std::random_device{}());
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
+// Every test gets a fresh directory, removed with everything in it.
+struct TempDir : strata::testing::TempDir {
+  TempDir() : strata::testing::TempDir("checkpoint") {}
+  std::string str() const { return path; }
 };
 
 std::string read_text(const fs::path& path) {
@@ -60,7 +48,7 @@ CheckpointContents contents_for(int64_t step) {
 // The names in a run's checkpoints/ directory.
 std::set<std::string> listing(const TempDir& run) {
   std::set<std::string> names;
-  for (const auto& e : fs::directory_iterator(run.path / "checkpoints"))
+  for (const auto& e : fs::directory_iterator(run.root() / "checkpoints"))
     names.insert(e.path().filename().string());
   return names;
 }
@@ -92,11 +80,11 @@ TEST_CASE("checkpoint save and load round trip", "[checkpoint]") {
     std::ofstream(fs::path(dir) / "tokenizer.model") << "spm";
   };
   const std::string dir = ckpt.save(10, contents);
-  CHECK(dir == (run.path / "checkpoints" / "step-0000010").string());
+  CHECK(dir == (run.root() / "checkpoints" / "step-0000010").string());
   for (const char* f : {"model.safetensors", "optimizer.safetensors", "state.json", "config.yaml",
                         "tokenizer.model"})
     CHECK(fs::is_regular_file(fs::path(dir) / f));
-  CHECK(read_text(run.path / "checkpoints" / "latest") == "step-0000010\n");
+  CHECK(read_text(run.root() / "checkpoints" / "latest") == "step-0000010\n");
   CHECK(listing(run) == std::set<std::string>{"latest", "step-0000010"});
   CHECK(strata::has_checkpoints(run.str()));
   CHECK(ckpt.latest() == dir);
@@ -135,14 +123,14 @@ TEST_CASE("checkpoint keeps the last N", "[checkpoint]") {
   Checkpointer ckpt(run.str(), 2);
   for (int64_t step : {100, 200, 300, 400}) ckpt.save(step, contents_for(step));
   CHECK(listing(run) == std::set<std::string>{"latest", "step-0000300", "step-0000400"});
-  CHECK(read_text(run.path / "checkpoints" / "latest") == "step-0000400\n");
+  CHECK(read_text(run.root() / "checkpoints" / "latest") == "step-0000400\n");
 
   // Resumed from an earlier step: the new save is kept even though it is not the highest.
   Checkpointer resumed(run.str(), 1);
   resumed.save(350, contents_for(350));
-  CHECK(fs::exists(run.path / "checkpoints" / "step-0000350"));
-  CHECK_FALSE(fs::exists(run.path / "checkpoints" / "step-0000300"));
-  CHECK(resumed.latest() == (run.path / "checkpoints" / "step-0000350").string());
+  CHECK(fs::exists(run.root() / "checkpoints" / "step-0000350"));
+  CHECK_FALSE(fs::exists(run.root() / "checkpoints" / "step-0000300"));
+  CHECK(resumed.latest() == (run.root() / "checkpoints" / "step-0000350").string());
 }
 
 TEST_CASE("checkpoint keep_last <= 0 keeps all", "[checkpoint]") {
@@ -167,7 +155,7 @@ TEST_CASE("checkpoint readers ignore leftovers of a killed save", "[checkpoint]"
   TempDir run;
   Checkpointer ckpt(run.str(), 5);
   ckpt.save(2, contents_for(2));
-  const auto ckdir = run.path / "checkpoints";
+  const auto ckdir = run.root() / "checkpoints";
   // A save of step 9 killed before its rename, and a `latest` replacement killed too.
   const auto tmp = ckdir / ".tmp-step-0000009-99999";
   fs::create_directories(tmp);
@@ -183,7 +171,7 @@ TEST_CASE("checkpoint replaced mid-way is recovered by the next save", "[checkpo
   TempDir run;
   Checkpointer ckpt(run.str(), 5);
   ckpt.save(4, contents_for(4));
-  const auto ckdir = run.path / "checkpoints";
+  const auto ckdir = run.root() / "checkpoints";
   // Killed between moving step 4 aside and moving its replacement in.
   fs::rename(ckdir / "step-0000004", ckdir / ".old-step-0000004-99999");
   CHECK(strata::latest_checkpoint(run.str()).empty());
@@ -197,7 +185,7 @@ TEST_CASE("checkpoint latest falls back to the highest complete step", "[checkpo
   Checkpointer ckpt(run.str(), 0);
   ckpt.save(1, contents_for(1));
   ckpt.save(2, contents_for(2));
-  const auto ckdir = run.path / "checkpoints";
+  const auto ckdir = run.root() / "checkpoints";
   const auto step2 = (ckdir / "step-0000002").string();
   const auto latest = [&] { return strata::latest_checkpoint(run.str()); };
 
@@ -219,10 +207,10 @@ TEST_CASE("checkpoint paths resolve from a run or a checkpoint directory", "[che
   const auto dir = Checkpointer(run.str(), 0).save(7, contents_for(7));
   CHECK(strata::resolve_checkpoint(run.str()) == dir);
   CHECK(strata::resolve_checkpoint(dir) == dir);
-  CHECK(strata::resolve_checkpoint((run.path / "checkpoints").string()) == dir);
-  CHECK_THROWS_AS(strata::resolve_checkpoint((run.path / "nope").string()), InputError);
-  fs::create_directories(run.path / "empty");
-  CHECK_THROWS_WITH(strata::resolve_checkpoint((run.path / "empty").string()),
+  CHECK(strata::resolve_checkpoint((run.root() / "checkpoints").string()) == dir);
+  CHECK_THROWS_AS(strata::resolve_checkpoint((run.root() / "nope").string()), InputError);
+  fs::create_directories(run.root() / "empty");
+  CHECK_THROWS_WITH(strata::resolve_checkpoint((run.root() / "empty").string()),
                     Catch::Contains("not a Strata checkpoint"));
 }
 
@@ -232,7 +220,7 @@ TEST_CASE("checkpoint loading refuses damaged files", "[checkpoint]") {
   // Each case damages its own copy of one saved checkpoint.
   int copies = 0;
   const auto copy = [&] {
-    const auto dir = run.path / fmt::format("copy-{}", copies++);
+    const auto dir = run.root() / fmt::format("copy-{}", copies++);
     fs::copy(good, dir);
     return dir;
   };
@@ -258,14 +246,14 @@ TEST_CASE("checkpoint loading refuses damaged files", "[checkpoint]") {
     fs::remove(d / "state.json");
     CHECK(load_error(d.string()).find("not a Strata checkpoint") != std::string::npos);
   }
-  CHECK(load_error((run.path / "absent").string()).find("no such checkpoint") !=
+  CHECK(load_error((run.root() / "absent").string()).find("no such checkpoint") !=
         std::string::npos);
   CHECK_NOTHROW(strata::load_checkpoint(good.string()));
 }
 
 TEST_CASE("write_file_atomic replaces a file and leaves no temporary", "[checkpoint]") {
   TempDir dir;
-  const auto path = (dir.path / "latest").string();
+  const auto path = (dir.root() / "latest").string();
   strata::write_file_atomic(path, "one\n");
   strata::write_file_atomic(path, "two\n");
   CHECK(read_text(path) == "two\n");

@@ -3,17 +3,16 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 
 #include "core/errors.h"
 #include "core/safetensors.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using strata::InputError;
@@ -23,21 +22,9 @@ using strata::write_safetensors;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int count = 0;
-    path = fs::temp_directory_path() /
-           fmt::format("strata-test-safetensors-{}-{}-{}", ::getpid(), count++,
-                       std::random_device{}());
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+// Every test gets a fresh directory, removed with everything in it.
+struct TempDir : strata::testing::TempDir {
+  TempDir() : strata::testing::TempDir("safetensors") {}
 };
 
 std::string read_bytes(const std::string& path) {

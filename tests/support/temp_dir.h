@@ -25,6 +25,12 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 
+  std::filesystem::path root() const { return path; }
+  // path/name, as a string.
+  std::string file(const std::string& name) const {
+    return (std::filesystem::path(path) / name).string();
+  }
+
   // Writes `text` to path/name (folders made as needed); returns the file's path.
   std::string write(const std::string& name, const std::string& text) const {
     const std::filesystem::path p = std::filesystem::path(path) / name;
