@@ -95,4 +95,22 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
+// What both parity tests check after train_steps: the initial logits (1e-5), the four
+// losses (1e-4, and falling), and every parameter after the steps (1e-4).
+inline void check_against_python(const ParityRun& ours, const SafetensorsFile& py,
+                                  torch::nn::Module& model) {
+  CHECK(max_abs_diff(ours.first_logits, py.get("logits")) < 1e-5);
+  auto py_losses = py.get("losses");
+  REQUIRE(py_losses.numel() == int64_t(ours.losses.size()));
+  for (size_t i = 0; i < ours.losses.size(); ++i) {
+    INFO("loss " << i << ": strata " << ours.losses[i] << " python " << py_losses[i].item<double>());
+    CHECK(std::abs(ours.losses[i] - py_losses[i].item<double>()) < 1e-4);
+  }
+  CHECK(ours.losses.back() < ours.losses.front());
+  for (const auto& p : model.named_parameters()) {
+    INFO(p.key());
+    CHECK(max_abs_diff(p.value().detach(), py.get(p.key())) < 1e-4);
+  }
+}
+
 }  // namespace strata::test
