@@ -40,7 +40,7 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
   Result r;
   r.loss = torch::zeros({}, hidden.options().requires_grad(false));
   if (want.hidden) r.d_hidden = torch::empty_like(hidden);
-  if (want.weight) r.d_weight = torch::empty_like(weight);
+  if (want.weight) r.d_weight = N > 0 ? torch::empty_like(weight) : torch::zeros_like(weight);
   if (want.bias) r.d_bias = torch::zeros_like(bias);
   const auto wt = weight.t();  // [C, V]
   for (int64_t r0 = 0; r0 < N; r0 += chunk_rows(V)) {
@@ -50,34 +50,28 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
     const auto s = row_scale.narrow(0, r0, n).unsqueeze(1);                  // [n, 1]
     auto z = bias.defined() ? torch::addmm(bias, h, wt) : torch::mm(h, wt);  // [n, V] logits
     const auto picked = z.gather(1, t);                                      // [n, 1]
-    if (!want.any()) {
-      // log-sum-exp with one exp per logit, in z's memory: lse = max + log(sum exp(z - max)).
-      const auto max = torch::amax(z, {1}, /*keepdim=*/true);  // [n, 1]
-      const auto sum = z.sub_(max).exp_().sum(1, /*keepdim=*/true);
-      r.loss.add_(((sum.log() + max - picked) * s).sum());
-      continue;
-    }
-    // z <- softmax(z) in place (ATen's fused kernel, three passes). The largest logit's
-    // probability is exp(max - lse) >= 1/V, so lse = max - log(p[argmax]) never underflows.
-    const auto [max, argmax] = z.max(1, /*keepdim=*/true);  // [n, 1] each
-    at::_softmax_out(z, z, 1, /*half_to_float=*/false);
-    const auto lse = max - z.gather(1, argmax).log();
-    r.loss.add_(((lse - picked) * s).sum());
-    // d loss / d logits = (softmax - one_hot(t)) * s. The row scale s goes onto the
-    // [n, C] factors instead of the [n, V] logits: d hidden = s * (z W), d W += z^T (s h).
-    z.scatter_add_(1, t, torch::full_like(picked, -1.0));
+    // z <- e = exp(z - max) in z's memory, one exp per logit; lse = max + log(sum e).
+    const auto max = torch::amax(z, {1}, /*keepdim=*/true);  // [n, 1]
+    const auto sum = z.sub_(max).exp_().sum(1, /*keepdim=*/true);  // [n, 1]
+    r.loss.add_(((sum.log() + max - picked) * s).sum());
+    if (!want.any()) continue;
+    // d loss / d logits = (e / sum - one_hot(t)) * s = (e - sum * one_hot(t)) * (s / sum).
+    // The row factor s / sum goes onto the [n, C] operands instead of the [n, V] logits:
+    // d hidden = f * (z W), d W += z^T (f * h), d bias += z^T f.
+    z.scatter_add_(1, t, -sum);
+    const auto f = s / sum;  // [n, 1]
     if (want.hidden) {
       auto dh = r.d_hidden.narrow(0, r0, n);
-      torch::mm_out(dh, z, weight).mul_(s);  // [n, C]
+      torch::mm_out(dh, z, weight).mul_(f);  // [n, C]
     }
     if (want.weight) {
       if (r0 == 0) {
-        torch::mm_out(r.d_weight, z.t(), h * s);  // [V, C]
+        torch::mm_out(r.d_weight, z.t(), h * f);  // [V, C]
       } else {
-        r.d_weight.addmm_(z.t(), h * s);
+        r.d_weight.addmm_(z.t(), h * f);
       }
     }
-    if (want.bias) r.d_bias.add_(torch::mv(z.t(), s.squeeze(1)));  // [V]
+    if (want.bias) r.d_bias.add_(torch::mv(z.t(), f.squeeze(1)));  // [V]
   }
   return r;
 }
