@@ -40,7 +40,7 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
   Result r;
   r.loss = torch::zeros({}, hidden.options().requires_grad(false));
   if (want.hidden) r.d_hidden = torch::empty_like(hidden);
-  if (want.weight) r.d_weight = N > 0 ? torch::empty_like(weight) : torch::zeros_like(weight);
+  if (want.weight) r.d_weight = torch::zeros_like(weight);
   if (want.bias) r.d_bias = torch::zeros_like(bias);
   const auto wt = weight.t();  // [C, V]
   for (int64_t r0 = 0; r0 < N; r0 += chunk_rows(V)) {
@@ -64,13 +64,7 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
       auto dh = r.d_hidden.narrow(0, r0, n);
       torch::mm_out(dh, z, weight).mul_(f);  // [n, C]
     }
-    if (want.weight) {
-      if (r0 == 0) {
-        torch::mm_out(r.d_weight, z.t(), h * f);  // [V, C]
-      } else {
-        r.d_weight.addmm_(z.t(), h * f);
-      }
-    }
+    if (want.weight) r.d_weight.addmm_(z.t(), h * f);  // [V, C]
     if (want.bias) r.d_bias.add_(torch::mv(z.t(), f.squeeze(1)));  // [V]
   }
   return r;
