@@ -33,12 +33,11 @@ struct GenerateArgs {
 void run_generate(const GenerateArgs& a) {
   RunOptions run;
   run.threads = a.threads;
-  run.device = "cpu";
+  run.device = DeviceChoice::kCPU;
   at::set_num_threads(int(a.threads > 0 ? a.threads : usable_cores()));
   auto loaded = models::load_network(a.model, torch::kCPU);
-  auto* gpt = dynamic_cast<models::GPTImpl*>(loaded.network.get());
-  if (!gpt) {
-    throw InputError(fmt::format("{}: generate needs a GPT checkpoint, this one is '{}'",
+  if (loaded.network->causal_lm() == nullptr) {
+    throw InputError(fmt::format("{}: generate needs a causal LM (gpt) checkpoint, this one is '{}'",
                                  loaded.checkpoint_dir, loaded.type));
   }
   if (loaded.tokenizer_path.empty()) {
@@ -48,7 +47,7 @@ void run_generate(const GenerateArgs& a) {
   std::vector<int64_t> prompt;
   for (int id : tokenizer.encode(a.prompt)) prompt.push_back(id);
   if (prompt.empty()) throw InputError("--prompt: encodes to no tokens");
-  models::GPT model(std::dynamic_pointer_cast<models::GPTImpl>(loaded.network));
+  Network& model = *loaded.network;
 
   for (int64_t s = 0; s < a.samples; ++s) {
     models::GenerateOptions options;

@@ -32,6 +32,18 @@ struct Range {
 
 class Document;
 
+// The names of an enum's values as configs spell them, e.g. {{"adam", Type::kAdam}, ...}.
+template <class E>
+using EnumNames = std::vector<std::pair<std::string, E>>;
+
+// The config name of `value` ("" when it has none).
+template <class E>
+std::string enum_name(E value, const EnumNames<E>& names) {
+  for (const auto& [name, v] : names)
+    if (v == value) return name;
+  return "";
+}
+
 class Reader {
  public:
   // Scalars. A missing key keeps the value already in `out` (the default) unless the
@@ -49,6 +61,17 @@ class Reader {
   // A string that must be one of `choices`.
   void read_choice(const std::string& key, std::string& out,
                    const std::vector<std::string>& choices);
+
+  // An enum spelled by one of `names` (the current value is the default).
+  template <class E>
+  void read_enum(const std::string& key, E& out, const EnumNames<E>& names) {
+    std::string text = enum_name(out, names);
+    std::vector<std::string> choices;
+    for (const auto& [name, v] : names) choices.push_back(name);
+    read_choice(key, text, choices);
+    for (const auto& [name, v] : names)
+      if (name == text) out = v;
+  }
 
   template <class T>
   void required(const std::string& key, T& out) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/causal_lm.h"
+
 namespace strata {
 
 // One batch of examples. Unused fields stay undefined tensors.
@@ -34,10 +36,36 @@ struct SummaryRow {
   int64_t trainable = 0;
 };
 
+// How a head reads a sequence model's hidden states [B, T, C] as one vector per example.
+enum class Pooling {
+  kDefault,  // the family's own: BERT's pooled [CLS], a GPT's last real token
+  kFirst,    // position 0 ([CLS]) without BERT's pooler layer
+  kLast,     // the last position whose attention_mask is 1 (all of T without a mask)
+  kMean,     // the mean over positions whose attention_mask is 1
+};
+
 class Network : public torch::nn::Module {
  public:
   // Class logits [B, K] or token logits [B, T, V].
   virtual torch::Tensor forward(const Batch& batch) = 0;
+
+  // Mean loss of the batch's targets: a scalar over the units whose target is not -100.
+  // The default is cross_entropy(forward(batch), batch.target) over the last dimension of
+  // the logits; GPT and BERT override it with their chunked heads (no [B, T, V] logits).
+  virtual torch::Tensor loss(const Batch& batch);
+
+  // The longest input sequence in tokens; 0 for a model that does not read sequences.
+  virtual int64_t context_length() const { return 0; }
+
+  // One feature vector per example for a head that sits on top: [B, num_features()].
+  // BERT: its pooled [CLS] (or kFirst/kMean); a GPT: the last real token's hidden state
+  // (or kMean); the CNN: its flattened conv features (only kDefault). A pooling the family
+  // has not got is an InputError.
+  virtual torch::Tensor features(const Batch& batch, Pooling pooling = Pooling::kDefault);
+  virtual int64_t num_features() const { return 0; }
+
+  // The model as a causal language model, or null when it is not one.
+  virtual CausalLM* causal_lm() { return nullptr; }
 
   // Training FLOPs per token or example (forward + backward), for MFU; 0 when unknown.
   virtual double train_flops_per_unit() const { return 0.0; }
@@ -49,5 +77,10 @@ class Network : public torch::nn::Module {
  protected:
   Network() = default;
 };
+
+// Hidden states [B, T, C] -> [B, C] by kFirst, kLast or kMean (kDefault reads as kLast),
+// with attention_mask [B, T] (1 = real token; rows right-padded) or undefined.
+torch::Tensor pool_hidden_states(const torch::Tensor& hidden, const torch::Tensor& attention_mask,
+                                 Pooling pooling);
 
 }  // namespace strata

@@ -2,32 +2,45 @@
 
 namespace strata {
 
+const config::EnumNames<ObjectiveType>& objective_type_names() {
+  static const config::EnumNames<ObjectiveType> names = {
+      {"classification", ObjectiveType::kClassification},
+      {"causal_lm", ObjectiveType::kCausalLM},
+      {"masked_lm", ObjectiveType::kMaskedLM}};
+  return names;
+}
+
+void read_options(config::Reader r, ObjectiveOptions& o) {
+  r.read_enum("type", o.type, objective_type_names());
+  r.read("label_smoothing", o.label_smoothing, config::Range::between(0, 1));
+  r.read("mask_prob", o.mask_prob, config::Range::between(0, 1));
+  r.finish();
+}
+
 LossOutput ClassificationObjective::compute(Network& model, const Batch& batch) {
-  torch::Tensor logits = model.forward(batch);  // [B, K]
   LossOutput out;
-  out.loss = torch::nn::functional::cross_entropy(
-      logits, batch.target,
-      torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));
-  out.correct = (logits.argmax(1) == batch.target).sum();
+  if (label_smoothing_ > 0.0) {
+    torch::Tensor logits = model.forward(batch);  // [B, K]
+    out.loss = torch::nn::functional::cross_entropy(
+        logits, batch.target,
+        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing_));
+  } else {
+    out.loss = model.loss(batch);
+  }
   out.count = batch.size();
   return out;
 }
 
-LossOutput token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target) {
-  const int64_t V = logits.size(-1);
-  auto flat_logits = logits.reshape({-1, V});  // [B*T, V]
-  auto flat_target = target.reshape({-1});     // [B*T]
+LossOutput token_loss(Network& model, const Batch& batch) {
   LossOutput out;
-  out.loss = torch::nn::functional::cross_entropy(
-      flat_logits, flat_target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
-  auto counted = flat_target != -100;
-  out.correct = ((flat_logits.argmax(1) == flat_target) & counted).sum();
-  out.count = counted.sum().item<int64_t>();
+  out.loss = model.loss(batch);
+  out.count = (batch.target != -100).sum().item<int64_t>();
+  out.processed = batch.input.numel();
   return out;
 }
 
 LossOutput CausalLMObjective::compute(Network& model, const Batch& batch) {
-  return token_cross_entropy(model.forward(batch), batch.target);
+  return token_loss(model, batch);
 }
 
 }  // namespace strata

@@ -7,13 +7,29 @@
 #include <memory>
 #include <string>
 
+#include "core/config.h"
 #include "core/network.h"
 
 namespace strata {
 
+enum class ObjectiveType {
+  kClassification,  // cross-entropy over class logits (ClassificationObjective)
+  kCausalLM,        // next-token prediction (CausalLMObjective)
+  kMaskedLM,        // BERT's masked LM (pretrain/masked_lm.h)
+};
+const config::EnumNames<ObjectiveType>& objective_type_names();  // classification, causal_lm, masked_lm
+
+struct ObjectiveOptions {
+  ObjectiveType type = ObjectiveType::kClassification;
+  double label_smoothing = 0.0;  // classification
+  double mask_prob = 0.15;       // masked_lm: share of the tokens chosen
+};
+
+// `objective:`; finishes the section. The type's default is the caller's (from the data).
+void read_options(config::Reader r, ObjectiveOptions& o);
+
 struct LossOutput {
   torch::Tensor loss;      // scalar, mean over counted units
-  torch::Tensor correct;   // scalar count of correct predictions (may be undefined)
   int64_t count = 0;       // examples or tokens the loss averages over
   int64_t processed = -1;  // units the step read, for throughput; -1: the same as count
 };
@@ -43,7 +59,8 @@ class ClassificationObjective : public Objective {
   double label_smoothing_;
 };
 
-// Next-token cross-entropy over logits [B, T, V] against batch.target [B, T] (-100 ignored).
+// Next-token cross-entropy of batch.input [B, T] against batch.target [B, T] (-100
+// ignored), through Network::loss: the model's own fused head, no [B, T, V] logits.
 class CausalLMObjective : public Objective {
  public:
   LossOutput compute(Network& model, const Batch& batch) override;
@@ -51,7 +68,8 @@ class CausalLMObjective : public Objective {
   std::string name() const override { return "causal_lm"; }
 };
 
-// Token-level cross-entropy with ignored positions, shared by the LM objectives.
-LossOutput token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target);
+// Cross-entropy of the model's own loss over the positions whose target is not -100:
+// `count` is their number, `processed` every input token. Shared by the LM objectives.
+LossOutput token_loss(Network& model, const Batch& batch);
 
 }  // namespace strata

@@ -9,6 +9,27 @@
 
 namespace strata {
 
+const config::EnumNames<OptimizerType>& optimizer_type_names() {
+  static const config::EnumNames<OptimizerType> names = {
+      {"adam", OptimizerType::kAdam}, {"adamw", OptimizerType::kAdamW}, {"sgd", OptimizerType::kSGD}};
+  return names;
+}
+
+void read_options(config::Reader r, OptimizerOptions& o) {
+  r.read_enum("type", o.type, optimizer_type_names());
+  r.read("lr", o.lr, config::Range::positive());
+  r.read("betas", o.betas);
+  if (o.betas.size() != 2 || o.betas[0] < 0 || o.betas[0] >= 1 || o.betas[1] < 0 ||
+      o.betas[1] >= 1) {
+    r.fail("betas", "must be two numbers in [0, 1), as in [0.9, 0.95]");
+  }
+  r.read("eps", o.eps, config::Range::positive());
+  r.read("weight_decay", o.weight_decay, config::Range::non_negative());
+  r.read("momentum", o.momentum, config::Range::between(0, 1));
+  r.read("no_decay", o.no_decay);
+  r.finish();
+}
+
 Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
                      OptimizerOptions options)
     : options_(std::move(options)), lr_(options_.lr) {
@@ -86,7 +107,7 @@ void Optimizer::adam_update(const std::vector<torch::Tensor>& params_in,
   const double beta1 = options_.betas[0], beta2 = options_.betas[1];
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
-  const bool adamw = options_.type == "adamw";
+  const bool adamw = options_.type == OptimizerType::kAdamW;
 
   std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;  // the unfused ones
   const AdamScalars k{static_cast<float>(adamw ? 1.0 - lr_ * weight_decay : 1.0),
@@ -142,7 +163,7 @@ void Optimizer::step() {
       const torch::Tensor& p = g.params[i];
       if (!p.grad().defined()) continue;
       ParamState& s = state_[g.names[i]];
-      if (options_.type == "sgd") {
+      if (options_.type == OptimizerType::kSGD) {
         torch::Tensor grad = p.grad();
         if (g.weight_decay != 0.0) grad = grad.add(p, g.weight_decay);
         if (!s.exp_avg.defined()) {
@@ -221,7 +242,7 @@ nlohmann::json Optimizer::groups_json() const {
                       {"eps", options_.eps},
                       {"params", g.names.size()}});
   }
-  return {{"type", options_.type}, {"groups", groups}};
+  return {{"type", config::enum_name(options_.type, optimizer_type_names())}, {"groups", groups}};
 }
 
 }  // namespace strata

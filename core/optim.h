@@ -14,12 +14,20 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/safetensors.h"
 
 namespace strata {
 
+enum class OptimizerType {
+  kAdam,   // Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient
+  kAdamW,  // AdamW (Loshchilov & Hutter 2019): decoupled weight decay
+  kSGD,    // SGD with (heavy-ball) momentum
+};
+const config::EnumNames<OptimizerType>& optimizer_type_names();  // adam, adamw, sgd
+
 struct OptimizerOptions {
-  std::string type = "adamw";  // adam (L2 in the gradient) | adamw (decoupled) | sgd
+  OptimizerType type = OptimizerType::kAdamW;
   double lr = 1e-3;
   std::vector<double> betas = {0.9, 0.999};
   double eps = 1e-8;
@@ -28,6 +36,9 @@ struct OptimizerOptions {
   // Parameters whose name contains one of these are never decayed, whatever their shape.
   std::vector<std::string> no_decay = {"bias", "norm", "ln", "wte", "wpe", "embeddings"};
 };
+
+// `optimizer:` {type, lr, betas, eps, weight_decay, momentum, no_decay}; finishes the section.
+void read_options(config::Reader r, OptimizerOptions& o);
 
 class Optimizer {
  public:

@@ -2,8 +2,13 @@
 
 #include <fmt/format.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <filesystem>
+
+#ifdef STRATA_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
@@ -13,14 +18,40 @@ namespace fs = std::filesystem;
 
 namespace strata {
 
+const config::EnumNames<DeviceChoice>& device_choice_names() {
+  static const config::EnumNames<DeviceChoice> names = {
+      {"cpu", DeviceChoice::kCPU}, {"cuda", DeviceChoice::kCUDA}, {"auto", DeviceChoice::kAuto}};
+  return names;
+}
+
 void read_options(config::Reader& root, RunOptions& o) {
   root.read("out_dir", o.out_dir);
   root.read("seed", o.seed, config::Range::non_negative());
   root.read("threads", o.threads, config::Range::non_negative());
-  root.read_choice("device", o.device, {"cpu", "cuda", "auto"});
+  root.read_enum("device", o.device, device_choice_names());
   root.read("resume", o.resume);
   root.read("overwrite", o.overwrite);
   if (o.out_dir.empty()) root.fail("out_dir", "must not be empty");
+}
+
+double peak_rss_mb() {
+  struct rusage usage {};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0.0;
+  return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+double peak_device_memory_mb(const torch::Device& device) {
+#ifdef STRATA_WITH_CUDA
+  if (device.is_cuda()) {
+    const int index = device.index() < 0 ? 0 : device.index();
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    // Entry 0 of each stat array is the aggregate over pools (StatType::AGGREGATE, whose
+    // namespace moved between LibTorch versions).
+    return double(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);
+  }
+#endif
+  (void)device;
+  return -1.0;
 }
 
 int64_t usable_cores() {
@@ -35,10 +66,10 @@ torch::Device setup_run(const RunOptions& o) {
   at::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(static_cast<uint64_t>(o.seed));
   bool has_cuda = torch::cuda::is_available();
-  if (o.device == "cuda" && !has_cuda) {
+  if (o.device == DeviceChoice::kCUDA && !has_cuda) {
     throw InputError("device: 'cuda' was asked for but no CUDA device is available");
   }
-  torch::Device device = (o.device == "cuda" || (o.device == "auto" && has_cuda))
+  torch::Device device = (o.device == DeviceChoice::kCUDA || (o.device == DeviceChoice::kAuto && has_cuda))
                              ? torch::Device(torch::kCUDA)
                              : torch::Device(torch::kCPU);
   return device;

@@ -10,11 +10,14 @@
 
 namespace strata {
 
+enum class DeviceChoice { kCPU, kCUDA, kAuto };  // auto: CUDA where there is one
+const config::EnumNames<DeviceChoice>& device_choice_names();  // cpu, cuda, auto
+
 struct RunOptions {
   std::string out_dir = "runs/default";
   int64_t seed = 0;
   int64_t threads = 0;         // 0: every usable core
-  std::string device = "auto";  // cpu | cuda | auto
+  DeviceChoice device = DeviceChoice::kAuto;
   bool resume = false;         // continue from out_dir/checkpoints/latest
   bool overwrite = false;      // start over in an out_dir that holds checkpoints
 };
@@ -25,6 +28,12 @@ void read_options(config::Reader& root, RunOptions& o);
 
 // The number of cores this process may run on (sched_getaffinity).
 int64_t usable_cores();
+
+// The largest resident set this process has had so far, in MiB (getrusage's ru_maxrss).
+double peak_rss_mb();
+// The allocator's peak for a CUDA device so far, in MiB; -1 for the CPU or a build
+// without CUDA.
+double peak_device_memory_mb(const torch::Device& device);
 
 // Sets intra-op threads (Debian's LibTorch starts with one), seeds every generator, and
 // picks the device. `cuda` on a machine without one is an InputError.

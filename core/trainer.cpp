@@ -6,10 +6,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/run.h"
 
 namespace strata {
 
@@ -92,9 +94,86 @@ void load_model_tensors(torch::nn::Module& model, const NamedTensors& tensors,
   }
 }
 
+void read_options(config::Reader r, TrainerOptions& o, BatchOptions& b) {
+  r.read("batch_size", b.batch_size, config::Range::at_least(1));
+  r.read("tokens_per_step", b.tokens_per_step, config::Range::non_negative());
+  r.read("max_steps", o.max_steps, config::Range::non_negative());
+  r.read("epochs", o.epochs, config::Range::non_negative());
+  r.read("grad_accum", o.grad_accum, config::Range::at_least(1));
+  r.read("clip", o.clip, config::Range::non_negative());
+  r.read("log_every", o.log_every, config::Range::at_least(1));
+  r.read("eval_every", o.eval_every, config::Range::non_negative());
+  r.read("checkpoint_every", o.checkpoint_every, config::Range::non_negative());
+  r.read("keep_last", o.keep_last, config::Range::non_negative());
+  r.read("trace_samples", o.trace_samples);
+  r.finish();
+}
+
+// ---- TrainerState: state.json ------------------------------------------------------------
+
+nlohmann::json TrainerState::to_json() const {
+  return {{"step", step},
+          {"rng", {{"cpu", cpu_rng}}},
+          {"data", data},
+          {"schedule",
+           {{"type", config::enum_name(schedule.type, schedule_type_names())},
+            {"warmup_steps", schedule.warmup_steps},
+            {"min_lr_ratio", schedule.min_lr_ratio},
+            {"total_steps", total_steps},
+            {"lr", lr}}},
+          {"optimizer", optimizer},
+          {"freeze", {{"frozen", frozen}, {"policy", freeze_policy}}},
+          {"loss_window", {{"sum", loss_sum}, {"count", loss_count}}},
+          {"metrics", metrics}};
+}
+
+TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string& where) {
+  auto field = [&](const nlohmann::json& parent, const char* key,
+                   const std::string& path) -> const nlohmann::json& {
+    if (!parent.is_object() || !parent.contains(key)) {
+      throw InputError(fmt::format("{}: no '{}'", where, path));
+    }
+    return parent.at(key);
+  };
+  TrainerState s;
+  try {
+    s.step = field(j, "step", "step").get<int64_t>();
+    s.cpu_rng = field(field(j, "rng", "rng"), "cpu", "rng.cpu").get<std::string>();
+    s.data = field(j, "data", "data");
+    const auto& schedule = field(j, "schedule", "schedule");
+    const std::string type = field(schedule, "type", "schedule.type").get<std::string>();
+    bool known = false;
+    for (const auto& [name, value] : schedule_type_names()) {
+      if (name == type) s.schedule.type = value, known = true;
+    }
+    if (!known) throw InputError(fmt::format("{}: unknown schedule.type '{}'", where, type));
+    s.schedule.warmup_steps = field(schedule, "warmup_steps", "schedule.warmup_steps").get<int64_t>();
+    s.schedule.min_lr_ratio = schedule.value("min_lr_ratio", 0.0);
+    s.total_steps = field(schedule, "total_steps", "schedule.total_steps").get<int64_t>();
+    s.lr = field(schedule, "lr", "schedule.lr").get<double>();
+    s.optimizer = field(j, "optimizer", "optimizer");
+    const auto& freeze = field(j, "freeze", "freeze");
+    s.frozen = field(freeze, "frozen", "freeze.frozen").get<std::vector<std::string>>();
+    s.freeze_policy = freeze.value("policy", nlohmann::json());
+    const auto& window = field(j, "loss_window", "loss_window");
+    s.loss_sum = field(window, "sum", "loss_window.sum").get<double>();
+    s.loss_count = field(window, "count", "loss_window.count").get<int64_t>();
+    s.metrics = j.value("metrics", nlohmann::json::object());
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: a field has the wrong type ({})", where, e.what()));
+  }
+  if (s.cpu_rng.size() % 2 != 0 ||
+      s.cpu_rng.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    throw InputError(fmt::format("{}: rng.cpu is not a hex string", where));
+  }
+  return s;
+}
+
+// ---- Trainer ----------------------------------------------------------------------------
+
 Trainer::Trainer(TrainerOptions options, OptimizerOptions optimizer, ScheduleOptions schedule,
                  TrainerParts parts)
-    : options_(options), parts_(std::move(parts)) {
+    : options_(options), schedule_options_(schedule), parts_(std::move(parts)) {
   const int64_t batches = parts_.train->batches_per_epoch();
   steps_per_epoch_ = batches > 0 ? std::max<int64_t>(1, batches / options_.grad_accum) : 0;
   total_steps_ = options_.max_steps > 0
@@ -105,14 +184,40 @@ Trainer::Trainer(TrainerOptions options, OptimizerOptions optimizer, ScheduleOpt
     options_.eval_every = steps_per_epoch_ > 0 ? steps_per_epoch_ : total_steps_;
   }
   if (options_.checkpoint_every <= 0) options_.checkpoint_every = options_.eval_every;
+  for (auto& e : parts_.evaluators) {
+    if (e.every <= 0) e.every = options_.eval_every;
+  }
+  if (parts_.freeze) parts_.freeze->apply(0, *parts_.model);
   optimizer_ = std::make_unique<Optimizer>(model_tensors(*parts_.model), optimizer);
   schedule_ = std::make_unique<Schedule>(schedule, optimizer.lr, total_steps_);
   checkpointer_ = std::make_unique<Checkpointer>(parts_.out_dir, options_.keep_last);
 }
 
-Metrics Trainer::evaluate() {
-  if (!parts_.evaluator) return {};
-  return parts_.evaluator->evaluate(*parts_.model);
+Metrics Trainer::evaluate_all() {
+  Metrics all;
+  for (const auto& e : parts_.evaluators) {
+    for (const auto& [k, v] : e.evaluator->evaluate(*parts_.model)) all[k] = v;
+  }
+  return all;
+}
+
+std::string Trainer::evaluate_due() {
+  Metrics m;
+  for (const auto& e : parts_.evaluators) {
+    if (step_ % e.every != 0 && step_ != total_steps_) continue;
+    for (const auto& [k, v] : e.evaluator->evaluate(*parts_.model)) m[k] = v;
+  }
+  if (m.empty()) return "";
+  nlohmann::json row = {{"step", step_}};
+  std::string line = fmt::format("eval step {}:", step_);
+  for (const auto& [k, v] : m) {
+    row[k] = v;
+    line += fmt::format(" {} {:.4f}", k, v);
+    last_eval_[k] = v;
+  }
+  history_[std::to_string(step_)] = row;
+  if (rank0()) metrics_.write(row);
+  return line;
 }
 
 double Trainer::clip_gradients() {
@@ -133,23 +238,53 @@ double Trainer::clip_gradients() {
   return total;
 }
 
+void Trainer::apply_freeze_policy() {
+  if (parts_.freeze && parts_.freeze->apply(step_, *parts_.model)) {
+    optimizer_->rebuild(model_tensors(*parts_.model));
+  }
+}
+
+TrainerState Trainer::capture_state() const {
+  TrainerState s;
+  s.step = step_;
+  s.cpu_rng = cpu_rng_state();
+  s.data = parts_.train->state();
+  s.lr = optimizer_->lr();
+  s.schedule = schedule_options_;
+  s.total_steps = total_steps_;
+  s.optimizer = optimizer_->groups_json();
+  for (const auto& p : parts_.model->named_parameters()) {
+    if (!p.value().requires_grad()) s.frozen.push_back(p.key());
+  }
+  if (parts_.freeze) s.freeze_policy = parts_.freeze->state();
+  s.loss_sum = loss_sum_;
+  s.loss_count = loss_count_;
+  s.metrics = history_;
+  return s;
+}
+
+void Trainer::restore_state(const TrainerState& s) {
+  step_ = s.step;
+  parts_.train->load_state(s.data);
+  set_cpu_rng_state(s.cpu_rng);
+  if (parts_.freeze && !s.freeze_policy.is_null()) parts_.freeze->load_state(s.freeze_policy);
+  // What trains now is what trained when the checkpoint was taken.
+  std::set<std::string> frozen(s.frozen.begin(), s.frozen.end());
+  for (auto& p : parts_.model->named_parameters()) {
+    p.value().set_requires_grad(frozen.count(p.key()) == 0);
+  }
+  optimizer_->rebuild(model_tensors(*parts_.model));
+  loss_sum_ = s.loss_sum;
+  loss_count_ = s.loss_count;
+  history_ = s.metrics;
+}
+
 void Trainer::save_checkpoint() {
-  if (parts_.sync && parts_.sync->rank() != 0) return;
+  if (!rank0()) return;
   CheckpointContents c;
   c.model = model_tensors(*parts_.model);
   c.optimizer = optimizer_->state_tensors();
-  c.state = {{"step", step_},
-             {"rng", {{"cpu", cpu_rng_state()}}},
-             {"data", parts_.train->state()},
-             {"schedule",
-              {{"type", schedule_->options().type},
-               {"warmup_steps", schedule_->options().warmup_steps},
-               {"total_steps", total_steps_},
-               {"lr", optimizer_->lr()}}},
-             {"optimizer", optimizer_->groups_json()},
-             {"freeze", {{"frozen", nlohmann::json::array()}}},
-             {"loss_window", {{"sum", loss_sum_}, {"count", loss_count_}}},
-             {"metrics", history_}};
+  c.state = capture_state().to_json();
   c.config_yaml = parts_.config_yaml;
   c.write_extra = parts_.write_extra;
   checkpointer_->save(step_, c);
@@ -158,127 +293,119 @@ void Trainer::save_checkpoint() {
 void Trainer::resume_from(const std::string& dir) {
   CheckpointContents c = load_checkpoint(dir);
   load_model_tensors(*parts_.model, c.model, dir + "/model.safetensors");
-  optimizer_->load_state_tensors(c.optimizer);
-  const auto& s = c.state;
-  step_ = s.at("step").get<int64_t>();
-  parts_.train->load_state(s.at("data"));
-  set_cpu_rng_state(s.at("rng").at("cpu"));
-  loss_sum_ = s.at("loss_window").at("sum").get<double>();
-  loss_count_ = s.at("loss_window").at("count").get<int64_t>();
-  history_ = s.value("metrics", nlohmann::json::object());
+  restore_state(TrainerState::from_json(c.state, dir + "/state.json"));
+  optimizer_->load_state_tensors(c.optimizer);  // after the groups are rebuilt
   log::info("resumed from {} at step {}", dir, step_);
 }
 
+double Trainer::train_step() {
+  Network& model = *parts_.model;
+  optimizer_->set_lr(schedule_->lr(step_));
+  optimizer_->zero_grad();
+  double step_loss = 0.0;
+  for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
+    Batch batch = parts_.train->next().to(parts_.device);
+    if (trace_.is_open()) {
+      trace_ << nlohmann::json{{"step", step_ + 1}, {"micro", micro}, {"rows", row_hashes(batch.input)}}
+             << "\n";
+      trace_.flush();
+    }
+    LossOutput out = parts_.objective->compute(model, batch);
+    torch::Tensor loss = out.loss;
+    if (parts_.sync && parts_.objective->uneven_counts()) {
+      // The mean over every rank's counted tokens, as one process would take it: this
+      // rank's share is count / total, and the gradient all-reduce divides by world.
+      const double world = double(parts_.sync->world());
+      const double total = parts_.sync->all_reduce_mean(double(out.count)) * world;
+      loss = loss * (total > 0 ? double(out.count) * world / total : 0.0);
+    }
+    (loss / double(options_.grad_accum)).backward();
+    step_loss += loss.item<double>() / double(options_.grad_accum);
+    units_ += out.processed >= 0 ? out.processed : out.count;
+  }
+  if (parts_.sync) {
+    std::vector<torch::Tensor> params;
+    for (const auto& g : optimizer_->groups())
+      params.insert(params.end(), g.params.begin(), g.params.end());
+    parts_.sync->all_reduce_gradients(params);
+    step_loss = parts_.sync->all_reduce_mean(step_loss);
+  }
+  if (!std::isfinite(step_loss)) {
+    std::string last = checkpointer_->latest();
+    throw std::runtime_error(fmt::format(
+        "loss is {} at step {}; stopping. The last good checkpoint is {}",
+        std::isnan(step_loss) ? "NaN" : "Inf", step_ + 1, last.empty() ? "(none yet)" : last));
+  }
+  if (options_.clip > 0.0) clip_gradients();
+  optimizer_->step();
+  return step_loss;
+}
+
+double Trainer::log_metrics(double seconds) {
+  Network& model = *parts_.model;
+  const char* unit = parts_.objective->unit();
+  double rate = seconds > 0 ? double(units_) / seconds : 0.0;
+  if (parts_.sync) rate *= double(parts_.sync->world());  // every rank does its share
+  nlohmann::json row = {{"step", step_},
+                        {"loss", loss_sum_ / double(loss_count_)},
+                        {"lr", optimizer_->lr()},
+                        {std::string(unit) + "_per_s", rate}};
+  if (parts_.peak_flops > 0 && model.train_flops_per_unit() > 0) {
+    const double devices = parts_.sync ? double(parts_.sync->world()) : 1.0;
+    row["mfu"] = model.train_flops_per_unit() * rate / (parts_.peak_flops * devices);
+  }
+  row["peak_rss_mb"] = peak_rss_mb();
+  const double device_mb = peak_device_memory_mb(parts_.device);
+  if (device_mb >= 0) row["peak_device_mb"] = device_mb;
+  if (rank0()) metrics_.write(row);
+  loss_sum_ = 0.0;
+  loss_count_ = 0;
+  units_ = 0;
+  return rate;
+}
+
 nlohmann::json Trainer::run(bool resume) {
-  const bool rank0 = !parts_.sync || parts_.sync->rank() == 0;
-  std::string latest = resume ? checkpointer_->latest() : "";
+  const std::string latest = resume ? checkpointer_->latest() : "";
   if (!latest.empty()) resume_from(latest);
-  if (rank0) {
+  if (rank0()) {
     metrics_ = MetricsWriter(parts_.out_dir + "/metrics.jsonl", latest.empty() ? -1 : step_);
   }
-  Network& model = *parts_.model;
-  model.train();
-  Progress progress(total_steps_, step_);
-  const char* unit = parts_.objective->unit();
-  int64_t units = 0;
-  auto window_start = std::chrono::steady_clock::now();
-  Metrics last_eval;
-  std::ofstream trace;
   if (options_.trace_samples) {
     const int rank = parts_.sync ? parts_.sync->rank() : 0;
     std::filesystem::create_directories(parts_.out_dir + "/samples");
-    trace.open(fmt::format("{}/samples/rank-{}.jsonl", parts_.out_dir, rank), std::ios::app);
+    trace_.open(fmt::format("{}/samples/rank-{}.jsonl", parts_.out_dir, rank), std::ios::app);
   }
-
+  parts_.model->train();
+  Progress progress(total_steps_, step_);
+  using Clock = std::chrono::steady_clock;
+  auto window_start = Clock::now();
   while (step_ < total_steps_) {
-    optimizer_->set_lr(schedule_->lr(step_));
-    optimizer_->zero_grad();
-    double step_loss = 0.0;
-    for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
-      Batch batch = parts_.train->next().to(parts_.device);
-      if (trace.is_open()) {
-        trace << nlohmann::json{{"step", step_ + 1},
-                                {"micro", micro},
-                                {"rows", row_hashes(batch.input)}}
-              << "\n";
-        trace.flush();
-      }
-      LossOutput out = parts_.objective->compute(model, batch);
-      torch::Tensor loss = out.loss;
-      if (parts_.sync && parts_.objective->uneven_counts()) {
-        // The mean over every rank's counted tokens, as one process would take it: this
-        // rank's share is count / total, and the gradient all-reduce divides by world.
-        const double world = double(parts_.sync->world());
-        const double total = parts_.sync->all_reduce_mean(double(out.count)) * world;
-        loss = loss * (total > 0 ? double(out.count) * world / total : 0.0);
-      }
-      (loss / double(options_.grad_accum)).backward();
-      step_loss += loss.item<double>() / double(options_.grad_accum);
-      units += out.processed >= 0 ? out.processed : out.count;
-    }
-    if (parts_.sync) {
-      std::vector<torch::Tensor> params;
-      for (const auto& g : optimizer_->groups())
-        params.insert(params.end(), g.params.begin(), g.params.end());
-      parts_.sync->all_reduce_gradients(params);
-      step_loss = parts_.sync->all_reduce_mean(step_loss);
-    }
-    if (!std::isfinite(step_loss)) {
+    apply_freeze_policy();
+    try {
+      loss_sum_ += train_step();
+    } catch (...) {
       progress.finish();
-      std::string last = checkpointer_->latest();
-      throw std::runtime_error(fmt::format(
-          "loss is {} at step {}; stopping. The last good checkpoint is {}",
-          std::isnan(step_loss) ? "NaN" : "Inf", step_ + 1, last.empty() ? "(none yet)" : last));
+      throw;
     }
-    if (options_.clip > 0.0) clip_gradients();
-    optimizer_->step();
     ++step_;
-    loss_sum_ += step_loss;
     ++loss_count_;
-
     if (step_ % options_.log_every == 0 || step_ == total_steps_) {
-      double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
-      double rate = seconds > 0 ? double(units) / seconds : 0.0;
-      if (parts_.sync) rate *= double(parts_.sync->world());  // every rank does its share
-      nlohmann::json row = {{"step", step_},
-                            {"loss", loss_sum_ / double(loss_count_)},
-                            {"lr", optimizer_->lr()},
-                            {std::string(unit) + "_per_s", rate}};
-      if (parts_.peak_flops > 0 && model.train_flops_per_unit() > 0) {
-        const double devices = parts_.sync ? double(parts_.sync->world()) : 1.0;
-        row["mfu"] = model.train_flops_per_unit() * rate / (parts_.peak_flops * devices);
-      }
-      if (rank0) metrics_.write(row);
-      progress.update(step_, loss_sum_ / double(loss_count_), rate, unit);
-      loss_sum_ = 0.0;
-      loss_count_ = 0;
-      units = 0;
-      window_start = std::chrono::steady_clock::now();
+      const double loss = loss_sum_ / double(loss_count_);
+      const double seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double rate = log_metrics(seconds);
+      progress.update(step_, loss, rate, parts_.objective->unit());
+      window_start = Clock::now();
     }
-    const auto pause = std::chrono::steady_clock::now();  // eval and saving are not training
-    if (step_ % options_.eval_every == 0 || step_ == total_steps_) {
-      last_eval = evaluate();
-      if (!last_eval.empty()) {
-        nlohmann::json row = {{"step", step_}};
-        std::string line = fmt::format("eval step {}:", step_);
-        for (const auto& [k, v] : last_eval) {
-          row[k] = v;
-          line += fmt::format(" {} {:.4f}", k, v);
-        }
-        history_[std::to_string(step_)] = row;
-        if (rank0) metrics_.write(row);
-        progress.message(line);
-      }
-    }
+    const auto pause = Clock::now();  // evaluation and saving are not training time
+    const std::string eval_line = evaluate_due();
+    if (!eval_line.empty()) progress.message(eval_line);
     if (step_ % options_.checkpoint_every == 0 || step_ == total_steps_) save_checkpoint();
-    window_start += std::chrono::steady_clock::now() - pause;
+    window_start += Clock::now() - pause;
   }
   progress.finish();
-  if (last_eval.empty()) last_eval = evaluate();  // a resumed run that had already finished
-  nlohmann::json result = nlohmann::json::object();
-  result["step"] = step_;
-  for (const auto& [k, v] : last_eval) result[k] = v;
+  if (last_eval_.empty()) last_eval_ = evaluate_all();  // a resumed run that had finished
+  nlohmann::json result = {{"step", step_}};
+  for (const auto& [k, v] : last_eval_) result[k] = v;
   return result;
 }
 

@@ -7,12 +7,14 @@
 
 #include <torch/torch.h>
 
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/checkpoint.h"
+#include "core/config.h"
 #include "core/data/loader.h"
 #include "core/evaluator.h"
 #include "core/log.h"
@@ -38,6 +40,15 @@ struct TrainerOptions {
   bool trace_samples = false;
 };
 
+// The batch keys of `trainer:`, read with TrainerOptions but used by the data assembly.
+struct BatchOptions {
+  int64_t batch_size = 64;      // examples (or sequences) per micro-batch, all ranks together
+  int64_t tokens_per_step = 0;  // LM: accumulate micro-batches up to this many tokens; 0: off
+};
+
+// `trainer:`; finishes the section.
+void read_options(config::Reader r, TrainerOptions& o, BatchOptions& b);
+
 // Gradient averaging across data-parallel ranks (core/distributed implements it).
 class GradientSync {
  public:
@@ -48,17 +59,59 @@ class GradientSync {
   virtual int world() const = 0;
 };
 
+// Which parameters train at each step (fine-tuning's frozen base, first N blocks frozen,
+// gradual unfreezing). The trainer calls apply() before every step and, when it reports a
+// change, rebuilds the optimizer's groups from the parameters that require grad.
+class FreezePolicy {
+ public:
+  virtual ~FreezePolicy() = default;
+  // Sets requires_grad on the model's parameters for optimizer step `step` (0-based);
+  // true when anything changed.
+  virtual bool apply(int64_t step, Network& model) = 0;
+  // The policy's position (saved in state.json under "freeze") and its restore.
+  virtual nlohmann::json state() const = 0;
+  virtual void load_state(const nlohmann::json& state) = 0;
+};
+
+// An evaluator and how often it runs (in optimizer steps; 0: trainer.eval_every).
+struct ScheduledEvaluator {
+  std::shared_ptr<Evaluator> evaluator;
+  int64_t every = 0;
+};
+
 struct TrainerParts {
   std::shared_ptr<Network> model;
   std::shared_ptr<Objective> objective;
   std::shared_ptr<data::BatchSource> train;
-  std::shared_ptr<Evaluator> evaluator;  // may be null
-  std::shared_ptr<GradientSync> sync;    // null for one process
+  std::vector<ScheduledEvaluator> evaluators;  // may be empty
+  std::shared_ptr<FreezePolicy> freeze;        // null: every parameter trains
+  std::shared_ptr<GradientSync> sync;          // null for one process
   torch::Device device = torch::kCPU;
   std::string out_dir;
   std::string config_yaml;                                  // the resolved config
   std::function<void(const std::string& dir)> write_extra;  // e.g. tokenizer.model
   double peak_flops = 0.0;                                  // for MFU; 0: not reported
+};
+
+// Everything state.json holds. One to_json and one from_json, so that whatever is saved
+// is restored.
+struct TrainerState {
+  int64_t step = 0;      // optimizer steps taken
+  std::string cpu_rng;   // the CPU generator's state, hex
+  nlohmann::json data;   // the BatchSource's position (BatchSource::state())
+  double lr = 0.0;       // the rate of the last step
+  ScheduleOptions schedule;
+  int64_t total_steps = 0;
+  nlohmann::json optimizer = nlohmann::json::object();  // Optimizer::groups_json()
+  std::vector<std::string> frozen;                      // parameters not trained at `step`
+  nlohmann::json freeze_policy;                         // FreezePolicy::state(); null: none
+  double loss_sum = 0.0;  // the loss since the last metrics row, so a resumed run logs
+  int64_t loss_count = 0;  // the same rows
+  nlohmann::json metrics = nlohmann::json::object();  // eval rows so far, by step
+
+  nlohmann::json to_json() const;
+  // A missing or mistyped field is an InputError naming `where` and the field.
+  static TrainerState from_json(const nlohmann::json& j, const std::string& where);
 };
 
 class Trainer {
@@ -67,31 +120,48 @@ class Trainer {
           TrainerParts parts);
 
   // Trains to the last step, resuming from out_dir's latest checkpoint when `resume`.
-  // Returns the last evaluation's metrics (empty without an evaluator).
+  // Returns the step and the last evaluation's metrics.
   nlohmann::json run(bool resume);
 
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
 
  private:
-  void resume_from(const std::string& checkpoint_dir);
-  void save_checkpoint();
-  Metrics evaluate();
+  // One optimizer step: grad_accum micro-batches, gradient sync, clipping, update.
+  // Returns the step's mean loss (over ranks).
+  double train_step();
+  // Writes the metrics row of the steps since the last one (which took `seconds`) and
+  // starts a new window; returns the throughput (units per second, all ranks).
+  double log_metrics(double seconds);
+  // Runs the evaluators due at this step; their metrics go into history and metrics.jsonl.
+  // Returns the line to print ("" when none was due).
+  std::string evaluate_due();
+  Metrics evaluate_all();
   double clip_gradients();
+  void apply_freeze_policy();
+  TrainerState capture_state() const;
+  void restore_state(const TrainerState& state);
+  void save_checkpoint();
+  void resume_from(const std::string& checkpoint_dir);
+  bool rank0() const { return !parts_.sync || parts_.sync->rank() == 0; }
 
   TrainerOptions options_;
+  ScheduleOptions schedule_options_;
   TrainerParts parts_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Schedule> schedule_;
   std::unique_ptr<Checkpointer> checkpointer_;
   MetricsWriter metrics_;
+  std::ofstream trace_;
   int64_t steps_per_epoch_ = 0;
   int64_t total_steps_ = 0;
   int64_t step_ = 0;
   // Loss since the last metrics row; kept in state.json so a resumed run logs the same.
   double loss_sum_ = 0.0;
   int64_t loss_count_ = 0;
+  int64_t units_ = 0;  // tokens or examples read since the last metrics row
   nlohmann::json history_ = nlohmann::json::object();  // eval metrics so far, by step
+  Metrics last_eval_;
 };
 
 // Model tensors as checkpoints name them: named_parameters() then named_buffers().

@@ -41,5 +41,8 @@ bool is_classical(const std::string& model_type);
 // metrics.jsonl, the checkpoint and results.json; returns results.json's content.
 nlohmann::json train_classical(const config::Document& doc, config::Reader& root,
                                const RunOptions& run);
+// The same from the whole document: reads the shared keys (RunOptions), sets threads and
+// seed, and prepares the run directory first.
+nlohmann::json train_classical(const config::Document& doc);
 
 }  // namespace strata::experiments

@@ -152,7 +152,7 @@ nlohmann::json datasize(const config::Document& doc) {
         overrides.push_back("out_dir=" + dir.string());
         overrides.push_back(fmt::format("seed={}", run.seed));
         if (run.threads > 0) overrides.push_back(fmt::format("threads={}", run.threads));
-        overrides.push_back("device=" + run.device);
+        overrides.push_back("device=" + config::enum_name(run.device, device_choice_names()));
         overrides.push_back("overwrite=true");  // a run cut short starts over
         overrides.push_back(fmt::format("data.labels_per_class={}", size / o.num_classes));
         if (stage.examples > 0) {

@@ -4,7 +4,6 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
-#include "models/bert/bert.h"
 
 namespace strata::pretrain {
 namespace {
@@ -127,19 +126,8 @@ MaskedLMObjective::MaskedLMObjective(MaskedLMOptions options) : options_(std::mo
 }
 
 LossOutput MaskedLMObjective::compute(Network& model, const Batch& batch) {
-  const Batch masked = mask_tokens(batch, options_);
-  if (auto* bert = dynamic_cast<models::BertImpl*>(&model)) {
-    // The MLM head on the chosen positions only, without a [B, T, V] logits tensor.
-    LossOutput out;
-    out.loss = bert->loss(masked);
-    out.count = (masked.target != -100).sum().item<int64_t>();
-    out.processed = masked.input.numel();  // the model read every token, not just the chosen
-    return out;
-  }
-  LossOutput out =
-      token_cross_entropy(model.forward(masked), masked.target);  // [B, T, V] against [B, T]
-  out.processed = masked.input.numel();
-  return out;
+  // Network::loss: BERT runs its MLM head on the chosen positions only.
+  return token_loss(model, mask_tokens(batch, options_));
 }
 
 }  // namespace strata::pretrain

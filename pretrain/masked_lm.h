@@ -47,11 +47,9 @@ class MaskedLMObjective : public Objective {
  public:
   explicit MaskedLMObjective(MaskedLMOptions options);
 
-  // Masks batch.input (batch.target is ignored), runs the model and takes
-  // token_cross_entropy over the chosen positions. For models::Bert, Bert::loss runs the
-  // MLM head on the chosen positions only (the same loss, without a [B, T, V] logits
-  // tensor; `correct` is then left undefined). count is the number of chosen tokens the
-  // loss averages over.
+  // Masks batch.input (batch.target is ignored) and takes the model's loss (Network::loss)
+  // over the chosen positions; BERT's runs the MLM head on those positions only, without a
+  // [B, T, V] logits tensor. count is the number of chosen tokens the loss averages over.
   LossOutput compute(Network& model, const Batch& batch) override;
   const char* unit() const override { return "tokens"; }
   std::string name() const override { return "masked_lm"; }

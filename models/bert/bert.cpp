@@ -3,29 +3,27 @@
 #include <fmt/format.h>
 
 #include "core/errors.h"
+#include "core/registry.h"
 #include "models/layers/lm_head.h"
 
 namespace strata::models {
 
 namespace {
 
-struct NamedSize {
-  const char* name;
-  BertOptions options;
-};
-
-const std::vector<NamedSize>& named_sizes() {
-  static const std::vector<NamedSize> sizes = {
-      // CPU tests. Only debug sets a vocabulary; the others keep BERT's, which a
-      // pre-training config replaces with its tokenizer's (`vocab_size:`).
-      {"debug", BertOptions().n_layer(2).n_head(2).n_embd(64).block_size(64).vocab_size(256)},
-      {"tiny", BertOptions().n_layer(2).n_head(2).n_embd(128)},
-      {"mini", BertOptions().n_layer(4).n_head(4).n_embd(256)},
-      {"small", BertOptions().n_layer(4).n_head(8).n_embd(512)},
-      {"medium", BertOptions().n_layer(8).n_head(8).n_embd(512)},
-      {"bert-base", BertOptions().n_layer(12).n_head(12).n_embd(768)},
-      {"bert-large", BertOptions().n_layer(24).n_head(16).n_embd(1024)},
-  };
+const NamedSizes<BertOptions>& named_sizes() {
+  static const NamedSizes<BertOptions> sizes(
+      "bert",
+      {
+          // CPU tests. Only debug sets a vocabulary; the others keep BERT's, which a
+          // pre-training config replaces with its tokenizer's (`vocab_size:`).
+          {"debug", BertOptions().n_layer(2).n_head(2).n_embd(64).block_size(64).vocab_size(256)},
+          {"tiny", BertOptions().n_layer(2).n_head(2).n_embd(128)},
+          {"mini", BertOptions().n_layer(4).n_head(4).n_embd(256)},
+          {"small", BertOptions().n_layer(4).n_head(8).n_embd(512)},
+          {"medium", BertOptions().n_layer(8).n_head(8).n_embd(512)},
+          {"bert-base", BertOptions().n_layer(12).n_head(12).n_embd(768)},
+          {"bert-large", BertOptions().n_layer(24).n_head(16).n_embd(1024)},
+      });
   return sizes;
 }
 
@@ -39,19 +37,9 @@ torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(in,
 
 }  // namespace
 
-std::vector<std::string> bert_sizes() {
-  std::vector<std::string> names;
-  for (const auto& s : named_sizes()) names.push_back(s.name);
-  return names;
-}
+std::vector<std::string> bert_sizes() { return named_sizes().names(); }
 
-BertOptions bert_size(const std::string& name) {
-  for (const auto& s : named_sizes())
-    if (name == s.name) return s.options;
-  std::string valid;
-  for (const auto& n : bert_sizes()) valid += (valid.empty() ? "" : ", ") + n;
-  throw InputError(fmt::format("unknown bert size '{}'; valid: {}", name, valid));
-}
+BertOptions bert_size(const std::string& name) { return named_sizes().get(name); }
 
 // ---------------------------------------------------------------------------------------
 // Embeddings: token + position + segment, then LayerNorm and dropout
@@ -179,6 +167,15 @@ torch::Tensor BertImpl::loss(const Batch& batch) {
   h = transform_norm(torch::gelu(transform_dense(h)));                           // [M, C]
   return linear_cross_entropy(h, embeddings->word_embeddings->weight, decoder_bias,
                               targets.index_select(0, rows));
+}
+
+torch::Tensor BertImpl::features(const Batch& batch, Pooling pooling) {
+  if (pooling == Pooling::kLast) {
+    throw InputError("bert: pooling 'last' is for causal models; use 'cls', 'first' or 'mean'");
+  }
+  auto hidden = hidden_states(batch.input, batch.segment, batch.attention_mask);  // [B, T, C]
+  if (pooling == Pooling::kDefault) return pooled(hidden);                       // [B, C]
+  return pool_hidden_states(hidden, batch.attention_mask, pooling);              // [B, C]
 }
 
 int64_t BertImpl::num_params(bool include_position_embeddings) const {

@@ -101,7 +101,12 @@ class BertImpl : public Network {
   // Mean masked-LM cross-entropy over the positions whose batch.target is not -100: the
   // same value as cross_entropy(forward(batch), target, ignore_index -100), with the head
   // run on those positions only and without materialising logits (layers/lm_head.h).
-  torch::Tensor loss(const Batch& batch);
+  torch::Tensor loss(const Batch& batch) override;
+  int64_t context_length() const override { return options_.block_size(); }
+  // pooled() [B, C] (kDefault), the [CLS] hidden state without the pooler (kFirst), or the
+  // mean over real tokens (kMean). kLast is an InputError (BERT reads both ways).
+  torch::Tensor features(const Batch& batch, Pooling pooling = Pooling::kDefault) override;
+  int64_t num_features() const override { return options_.n_embd(); }
 
   // Parameters counted for FLOPs: all but the position and segment embeddings.
   int64_t num_params(bool include_position_embeddings = false) const;

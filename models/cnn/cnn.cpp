@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/errors.h"
+#include "core/registry.h"
 #include "models/cnn/fast_ops.h"
 
 namespace strata::models {
@@ -11,21 +12,27 @@ namespace F = torch::nn::functional;
 
 // ---- sizes -----------------------------------------------------------------------------
 
-std::vector<std::string> cnn_sizes() { return {"debug", "keras", "keras_bn"}; }
+namespace {
 
-CNNOptions cnn_size(const std::string& name) {
-  CNNOptions o;  // the defaults are the design notes' Keras model
-  if (name == "keras") return o;
-  if (name == "keras_bn") return o.batch_norm(true).dropout(0.3);
-  if (name == "debug") return o.channels({8, 16}).pool({2, 2}).dense({32});
-  std::string valid;
-  for (const auto& n : cnn_sizes()) valid += (valid.empty() ? "" : ", ") + n;
-  throw InputError(fmt::format("unknown cnn size '{}'; valid: {}", name, valid));
+const NamedSizes<CNNOptions>& named_sizes() {
+  static const NamedSizes<CNNOptions> sizes(
+      "cnn", {
+                 {"debug", CNNOptions().channels({8, 16}).pool({2, 2}).dense({32})},
+                 {"keras", CNNOptions()},  // the defaults are the design notes' Keras model
+                 {"keras_bn", CNNOptions().batch_norm(true).dropout(0.3)},
+             });
+  return sizes;
 }
+
+}  // namespace
+
+std::vector<std::string> cnn_sizes() { return named_sizes().names(); }
+
+CNNOptions cnn_size(const std::string& name) { return named_sizes().get(name); }
 
 namespace {
 
-int64_t padding_of(const CNNOptions& o) { return o.padding() == "same" ? o.kernel_size() / 2 : 0; }
+int64_t padding_of(const CNNOptions& o) { return o.padding() == Padding::kSame ? o.kernel_size() / 2 : 0; }
 
 // The Keras-style shape of a [B, C, H, W] or [B, F] tensor: "(None, H, W, C)", "(None, F)".
 std::string keras_shape(const torch::Tensor& t) {
@@ -68,7 +75,7 @@ CNNImpl::CNNImpl(const CNNOptions& options) : options_(options) {
   TORCH_CHECK(!o.channels().empty(), "cnn: channels must list at least one conv block");
   TORCH_CHECK(o.pool().size() == o.channels().size(), "cnn: pool needs one value per block (",
               o.channels().size(), "), got ", o.pool().size());
-  TORCH_CHECK(o.padding() == "valid" || (o.padding() == "same" && o.kernel_size() % 2 == 1),
+  TORCH_CHECK(o.padding() == Padding::kValid || o.kernel_size() % 2 == 1,
               "cnn: padding must be 'valid', or 'same' with an odd kernel_size");
   const auto sizes = cnn_spatial_sizes(o);
   TORCH_CHECK(sizes.back() >= 1, "cnn: image_size ", o.image_size(), " is too small for ",
@@ -98,6 +105,22 @@ CNNImpl::CNNImpl(const CNNOptions& options) : options_(options) {
 torch::Tensor CNNImpl::forward(const Batch& batch) { return forward(batch.input); }
 
 torch::Tensor CNNImpl::forward(torch::Tensor images) {
+  check_images(images);
+  return classifier(conv_features(images, nullptr), nullptr);
+}
+
+torch::Tensor CNNImpl::features(const Batch& batch, Pooling pooling) {
+  if (pooling != Pooling::kDefault) throw InputError("cnn: features take no pooling option");
+  check_images(batch.input);
+  return conv_features(batch.input, nullptr);  // [B, F]
+}
+
+int64_t CNNImpl::num_features() const {
+  return options_.channels().back() * cnn_spatial_sizes(options_).back() *
+         cnn_spatial_sizes(options_).back();
+}
+
+void CNNImpl::check_images(const torch::Tensor& images) const {
   const auto& o = options_;
   if (images.dim() != 4 || images.size(1) != o.in_channels() ||
       images.size(2) != o.image_size() || images.size(3) != o.image_size()) {
@@ -108,10 +131,9 @@ torch::Tensor CNNImpl::forward(torch::Tensor images) {
         "model.image_size)",
         got, o.in_channels(), o.image_size(), o.image_size()));
   }
-  return classifier(features(images, nullptr), nullptr);
 }
 
-torch::Tensor CNNImpl::features(torch::Tensor x, std::vector<SummaryRow>* rows) {
+torch::Tensor CNNImpl::conv_features(torch::Tensor x, std::vector<SummaryRow>* rows) {
   const auto& o = options_;
   // oneDNN convolves channels-last tensors without reordering them; CPU float only.
   const bool fast = !rows && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
@@ -192,7 +214,7 @@ std::vector<SummaryRow> CNNImpl::summary() {
   auto x = torch::zeros({1, o.in_channels(), o.image_size(), o.image_size()},
                         head_->weight.options().device(device));
   std::vector<SummaryRow> rows;
-  classifier(features(x, &rows), &rows);
+  classifier(conv_features(x, &rows), &rows);
   train(was_training);
   return rows;
 }

@@ -41,6 +41,12 @@
 
 namespace strata::models {
 
+// Convolution padding, as Keras names it.
+enum class Padding {
+  kValid,  // none: each conv shrinks the image by kernel_size - 1
+  kSame,   // kernel_size / 2 on every side (odd kernel_size): the size is kept
+};
+
 struct CNNOptions {
   TORCH_ARG(int64_t, in_channels) = 1;   // C of the input images (1 grey, 3 RGB)
   TORCH_ARG(int64_t, image_size) = 28;   // H = W of the input images
@@ -48,7 +54,7 @@ struct CNNOptions {
   // Output channels of each conv block; its length is the number of blocks.
   TORCH_ARG(std::vector<int64_t>, channels) = std::vector<int64_t>{32, 64, 64};
   TORCH_ARG(int64_t, kernel_size) = 3;              // square kernels, stride 1
-  TORCH_ARG(std::string, padding) = "valid";        // valid (none) | same (k / 2, odd k)
+  TORCH_ARG(Padding, padding) = Padding::kValid;
   // Max-pool window (= stride) after each block; 1 = no pooling. One value per block.
   TORCH_ARG(std::vector<int64_t>, pool) = std::vector<int64_t>{2, 2, 1};
   TORCH_ARG(bool, batch_norm) = false;  // BatchNorm2d after each conv (and no conv bias)
@@ -76,6 +82,11 @@ class CNNImpl : public Network {
   // images [B, C, H, W] -> logits [B, K].
   torch::Tensor forward(torch::Tensor images);
 
+  // The flattened output of the conv blocks [B, F], the input of the dense layers: the
+  // features a new head reads (only Pooling::kDefault).
+  torch::Tensor features(const Batch& batch, Pooling pooling = Pooling::kDefault) override;
+  int64_t num_features() const override;
+
   // 2 x multiply-adds of one example's forward pass, times 3 (forward + backward).
   double train_flops_per_unit() const override;
   // Keras-style rows (conv, batch norm, pool, flatten, dense, dropout, head) with output
@@ -87,7 +98,9 @@ class CNNImpl : public Network {
  private:
   // The conv blocks and Flatten: [B, C, H, W] -> [B, F]. With `rows`, records one
   // summary row per layer (and takes the plain path).
-  torch::Tensor features(torch::Tensor x, std::vector<SummaryRow>* rows);
+  torch::Tensor conv_features(torch::Tensor x, std::vector<SummaryRow>* rows);
+  // An InputError unless images are [B, in_channels, image_size, image_size].
+  void check_images(const torch::Tensor& images) const;
   // Hidden Dense layers and the head: [B, F] -> [B, K].
   torch::Tensor classifier(torch::Tensor x, std::vector<SummaryRow>* rows);
 

@@ -15,7 +15,7 @@ CNNOptions read_cnn_options(config::Reader& r) {
   r.read("num_classes", o.num_classes(), Range::at_least(2));
   r.read("channels", o.channels());  // a new length needs a matching `pool`
   r.read("kernel_size", o.kernel_size(), Range::at_least(1));
-  r.read_choice("padding", o.padding(), {"valid", "same"});
+  r.read_enum("padding", o.padding(), {{"valid", Padding::kValid}, {"same", Padding::kSame}});
   r.read("pool", o.pool());
   r.read("batch_norm", o.batch_norm());
   r.read("dense", o.dense());
@@ -37,7 +37,7 @@ CNNOptions read_cnn_options(config::Reader& r) {
   for (int64_t p : o.pool()) {
     if (p < 1 || p > 15) r.fail("pool", fmt::format("must be 1 (none) to 15 each, got {}", p));
   }
-  if (o.padding() == "same" && o.kernel_size() % 2 == 0) {
+  if (o.padding() == Padding::kSame && o.kernel_size() % 2 == 0) {
     r.fail("padding", fmt::format("'same' needs an odd kernel_size, got {}", o.kernel_size()));
   }
   const auto sizes = cnn_spatial_sizes(o);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "core/errors.h"
+
 namespace strata::models {
 
 int64_t sample_token(const torch::Tensor& logits, const GenerateOptions& options,
@@ -28,15 +30,17 @@ int64_t sample_token(const torch::Tensor& logits, const GenerateOptions& options
   return at::multinomial(probs, 1, /*replacement=*/false, generator).item<int64_t>();
 }
 
-std::vector<int64_t> generate(GPT& model, const std::vector<int64_t>& prompt,
+std::vector<int64_t> generate(Network& network, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options, const TokenCallback& on_token) {
   TORCH_CHECK(!prompt.empty(), "generate needs a non-empty prompt");
+  CausalLM* model = network.causal_lm();
+  if (model == nullptr) throw InputError(network.name() + " is not a causal language model");
   torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
+  const bool was_training = network.is_training();
+  network.eval();
 
-  const int64_t block = model->options().block_size();
-  const auto device = model->wte->weight.device();
+  const int64_t block = model->context_length();
+  const auto device = network.parameters().front().device();
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed());
   auto cache = model->make_cache(/*batch_size=*/1);
 
@@ -63,7 +67,7 @@ std::vector<int64_t> generate(GPT& model, const std::vector<int64_t>& prompt,
     if (i + 1 == options.max_new_tokens()) break;
     logits = cache.length < block ? run({token}) : refill(block / 2);
   }
-  model->train(was_training);
+  network.train(was_training);
   return out;
 }
 

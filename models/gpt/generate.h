@@ -25,13 +25,19 @@ struct GenerateOptions {
 // Called with each new token id; return false to stop (the token is kept).
 using TokenCallback = std::function<bool(int64_t token)>;
 
-// Continues `prompt` (non-empty token ids) and returns the new token ids only. The prompt is
+// Continues `prompt` (non-empty token ids) with any causal LM (Network::causal_lm(); a
+// model that is not one is an InputError) and returns the new token ids only. The prompt is
 // run through the model once, then one token per step through the KV cache. A prompt
 // longer than block_size keeps its last block_size - 1 tokens (its left side is cut); when
 // the context fills up, the cache is rebuilt from the last block_size / 2 tokens.
 // Runs in eval mode without gradients and restores the model's training flag.
-std::vector<int64_t> generate(GPT& model, const std::vector<int64_t>& prompt,
+std::vector<int64_t> generate(Network& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options, const TokenCallback& on_token = {});
+inline std::vector<int64_t> generate(GPT& model, const std::vector<int64_t>& prompt,
+                                     const GenerateOptions& options,
+                                     const TokenCallback& on_token = {}) {
+  return generate(*model, prompt, options, on_token);
+}
 
 // One sampling step on logits [V] (any device): temperature, top-k, top-p, then a draw
 // with `generator` (CPU). Exposed for tests and for other decoders.

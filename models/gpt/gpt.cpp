@@ -5,49 +5,37 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/registry.h"
 #include "models/layers/lm_head.h"
 
 namespace strata::models {
 
 namespace {
 
-struct NamedSize {
-  const char* name;
-  GPTOptions options;
-};
-
-const std::vector<NamedSize>& named_sizes() {
-  static const std::vector<NamedSize> sizes = {
-      // CPU-sized. Only debug sets a vocabulary; the others keep GPT-2's, which a
-      // pre-training config replaces with its tokenizer's (`vocab_size:`).
-      {"debug", GPTOptions().n_layer(2).n_head(2).n_embd(64).block_size(64).vocab_size(256)},
-      {"tiny", GPTOptions().n_layer(4).n_head(4).n_embd(128).block_size(128)},
-      {"mini", GPTOptions().n_layer(4).n_head(4).n_embd(256).block_size(128)},  // bench/gpt_train
-      {"small", GPTOptions().n_layer(6).n_head(6).n_embd(384).block_size(256)},
-      // GPT-2's shapes.
-      {"gpt2", GPTOptions().n_layer(12).n_head(12).n_embd(768)},
-      {"gpt2-medium", GPTOptions().n_layer(24).n_head(16).n_embd(1024)},
-      {"gpt2-large", GPTOptions().n_layer(36).n_head(20).n_embd(1280)},
-      {"gpt2-xl", GPTOptions().n_layer(48).n_head(25).n_embd(1600)},
-  };
+const NamedSizes<GPTOptions>& named_sizes() {
+  static const NamedSizes<GPTOptions> sizes(
+      "gpt",
+      {
+          // CPU-sized. Only debug sets a vocabulary; the others keep GPT-2's, which a
+          // pre-training config replaces with its tokenizer's (`vocab_size:`).
+          {"debug", GPTOptions().n_layer(2).n_head(2).n_embd(64).block_size(64).vocab_size(256)},
+          {"tiny", GPTOptions().n_layer(4).n_head(4).n_embd(128).block_size(128)},
+          {"mini", GPTOptions().n_layer(4).n_head(4).n_embd(256).block_size(128)},  // bench
+          {"small", GPTOptions().n_layer(6).n_head(6).n_embd(384).block_size(256)},
+          // GPT-2's shapes.
+          {"gpt2", GPTOptions().n_layer(12).n_head(12).n_embd(768)},
+          {"gpt2-medium", GPTOptions().n_layer(24).n_head(16).n_embd(1024)},
+          {"gpt2-large", GPTOptions().n_layer(36).n_head(20).n_embd(1280)},
+          {"gpt2-xl", GPTOptions().n_layer(48).n_head(25).n_embd(1600)},
+      });
   return sizes;
 }
 
 }  // namespace
 
-std::vector<std::string> gpt_sizes() {
-  std::vector<std::string> names;
-  for (const auto& s : named_sizes()) names.push_back(s.name);
-  return names;
-}
+std::vector<std::string> gpt_sizes() { return named_sizes().names(); }
 
-GPTOptions gpt_size(const std::string& name) {
-  for (const auto& s : named_sizes())
-    if (name == s.name) return s.options;
-  std::string valid;
-  for (const auto& n : gpt_sizes()) valid += (valid.empty() ? "" : ", ") + n;
-  throw InputError(fmt::format("unknown gpt size '{}'; valid: {}", name, valid));
-}
+GPTOptions gpt_size(const std::string& name) { return named_sizes().get(name); }
 
 // ---------------------------------------------------------------------------------------
 // Attention
@@ -163,8 +151,11 @@ torch::Tensor GPTImpl::loss(const Batch& batch) {
                               batch.target.reshape({-1}));
 }
 
-torch::Tensor GPTImpl::forward_cached(const torch::Tensor& idx, KVCache& cache) {
-  return logits(hidden_states(idx, &cache));
+torch::Tensor GPTImpl::features(const Batch& batch, Pooling pooling) {
+  if (pooling == Pooling::kFirst) {
+    throw InputError("gpt: pooling 'first' sees only the first token; use 'last' or 'mean'");
+  }
+  return pool_hidden_states(hidden_states(batch.input), batch.attention_mask, pooling);
 }
 
 KVCache GPTImpl::make_cache(int64_t batch_size, int64_t capacity) const {

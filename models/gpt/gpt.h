@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/causal_lm.h"
 #include "core/network.h"
 #include "models/layers/attention.h"
 #include "models/layers/mlp.h"
@@ -46,15 +47,6 @@ struct GPTOptions {
 // gpt2-large (774M), gpt2-xl (1.5B). Unknown name -> InputError listing the valid ones.
 GPTOptions gpt_size(const std::string& name);
 std::vector<std::string> gpt_sizes();
-
-// Keys and values of every layer for incremental decoding. Buffers are allocated once for
-// `capacity` positions; `length` positions are filled.
-struct KVCache {
-  std::vector<torch::Tensor> k, v;  // per layer [B, H, capacity, hs]
-  int64_t length = 0;
-  int64_t capacity() const { return k.empty() ? 0 : k[0].size(2); }
-  void clear() { length = 0; }
-};
 
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:
@@ -84,7 +76,7 @@ class BlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Block);
 
-class GPTImpl : public Network {
+class GPTImpl : public Network, public CausalLM {
  public:
   explicit GPTImpl(const GPTOptions& options);
 
@@ -96,18 +88,23 @@ class GPTImpl : public Network {
   // The final hidden states (after ln_f) [B, T, C], for heads that sit on top.
   // With a cache, idx holds the tokens after the cached ones, at positions
   // cache->length .. cache->length+T-1, and the cache grows by T.
-  torch::Tensor hidden_states(const torch::Tensor& idx, KVCache* cache = nullptr);
+  torch::Tensor hidden_states(const torch::Tensor& idx, KVCache* cache = nullptr) override;
   // Hidden states [..., C] -> logits [..., V] through the tied embedding.
-  torch::Tensor logits(const torch::Tensor& hidden);
+  torch::Tensor logits(const torch::Tensor& hidden) override;
   // Mean next-token cross-entropy of batch.input [B, T] against batch.target [B, T]
   // (-100 = ignored), the same value as cross_entropy(forward(batch), target) computed
   // without materialising the logits (layers/lm_head.h): faster and lighter for training.
-  torch::Tensor loss(const Batch& batch);
-  // Logits [B, T, V] for new tokens idx [B, T], reading and extending the cache.
-  torch::Tensor forward_cached(const torch::Tensor& idx, KVCache& cache);
+  torch::Tensor loss(const Batch& batch) override;
   // An empty cache for `batch_size` sequences of up to `capacity` positions (default
   // block_size), on the model's device and dtype.
-  KVCache make_cache(int64_t batch_size, int64_t capacity = 0) const;
+  KVCache make_cache(int64_t batch_size, int64_t capacity = 0) const override;
+  int64_t context_length() const override { return options_.block_size(); }
+  int64_t vocab_size() const override { return options_.vocab_size(); }
+  CausalLM* causal_lm() override { return this; }
+  // The hidden state [B, C] of each row's last real token (kDefault, kLast; rows
+  // right-padded, batch.attention_mask marking real tokens) or their mean (kMean).
+  torch::Tensor features(const Batch& batch, Pooling pooling = Pooling::kDefault) override;
+  int64_t num_features() const override { return options_.n_embd(); }
 
   // Parameters counted for FLOPs: all but the position embeddings (a lookup, no matmul;
   // the token embedding counts because it is also the output projection).

@@ -39,7 +39,7 @@ double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
 }
 
-OptimizerOptions options(const std::string& type) {
+OptimizerOptions options(OptimizerType type) {
   OptimizerOptions o;
   o.type = type;
   o.lr = 1e-2;
@@ -90,7 +90,7 @@ void check_same_steps(NamedTensors& ours, Optimizer& opt, NamedTensors& theirs,
 
 TEST_CASE("optim: AdamW matches torch::optim::AdamW, decay on dim >= 2 only", "[optim]") {
   auto ours = make_params(torch::kFloat), theirs = make_params(torch::kFloat);
-  Optimizer opt(ours, options("adamw"));
+  Optimizer opt(ours, options(OptimizerType::kAdamW));
   auto reference = torch_reference<torch::optim::AdamW, torch::optim::AdamWOptions>(
       theirs, [](const std::string&, const torch::Tensor& p) { return p.dim() >= 2; });
   check_same_steps(ours, opt, theirs, reference);
@@ -98,7 +98,7 @@ TEST_CASE("optim: AdamW matches torch::optim::AdamW, decay on dim >= 2 only", "[
 
 TEST_CASE("optim: Adam adds the decay to the gradient, as torch::optim::Adam", "[optim]") {
   auto ours = make_params(torch::kFloat), theirs = make_params(torch::kFloat);
-  auto o = options("adam");
+  auto o = options(OptimizerType::kAdam);
   o.no_decay = {"bias"};
   Optimizer opt(ours, o);
   auto reference = torch_reference<torch::optim::Adam, torch::optim::AdamOptions>(
@@ -110,8 +110,8 @@ TEST_CASE("optim: Adam adds the decay to the gradient, as torch::optim::Adam", "
 
 TEST_CASE("optim: the fused CPU loop and the _foreach kernels give the same update", "[optim]") {
   // Float CPU tensors take the single-pass loop; double ones the _foreach path.
-  for (const std::string type : {"adam", "adamw"}) {
-    DYNAMIC_SECTION(type) {
+  for (const OptimizerType type : {OptimizerType::kAdam, OptimizerType::kAdamW}) {
+    DYNAMIC_SECTION(config::enum_name(type, optimizer_type_names())) {
       auto fused = make_params(torch::kFloat), foreach = make_params(torch::kDouble);
       Optimizer a(fused, options(type)), b(foreach, options(type));
       for (int step = 0; step < 6; ++step) {

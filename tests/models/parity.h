@@ -43,7 +43,7 @@ inline ParityRun train_steps(torch::nn::Module& model, const std::function<torch
                              const std::function<torch::Tensor()>& loss_of_model,
                              const nlohmann::json& cfg) {
   OptimizerOptions adamw;
-  adamw.type = "adamw";
+  adamw.type = strata::OptimizerType::kAdamW;
   adamw.lr = cfg["lr"];
   adamw.betas = {double(cfg["betas"][0]), double(cfg["betas"][1])};
   adamw.weight_decay = cfg["weight_decay"];

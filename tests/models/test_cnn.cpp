@@ -40,7 +40,7 @@ torch::Tensor fake_labels(int64_t B, int64_t K, uint64_t seed) {
 torch::nn::Sequential reference_of(const CNNOptions& o) {
   torch::nn::Sequential seq;
   int64_t c_in = o.in_channels();
-  const int64_t pad = o.padding() == "same" ? o.kernel_size() / 2 : 0;
+  const int64_t pad = o.padding() == Padding::kSame ? o.kernel_size() / 2 : 0;
   for (size_t i = 0; i < o.channels().size(); ++i) {
     seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(c_in, o.channels()[i], o.kernel_size())
                                          .padding(pad)
@@ -183,7 +183,7 @@ TEST_CASE("cnn: the fast path matches a plain torch::nn reference to 1e-5", "[cn
   }
   SECTION("same padding, RGB input, pool 3, two dense layers") {
     auto o = cnn_size("debug");
-    o.in_channels(3).image_size(20).padding("same").pool({3, 2}).dense({24, 16}).num_classes(5);
+    o.in_channels(3).image_size(20).padding(Padding::kSame).pool({3, 2}).dense({24, 16}).num_classes(5);
     check_matches_reference(o, 6, 30);
   }
 }
