@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/common.h"
 #include "core/data/fashion_mnist.h"
 #include "models/cnn/cnn.h"
 
@@ -56,31 +57,8 @@ struct Args {
   std::string peer;    // default: <source>/bench/cnn_fashion_py.py
 };
 
-const fs::path kSourceDir = fs::path(__FILE__).parent_path().parent_path();
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// Runs `command` (stderr joined to stdout), echoing each line with `prefix`; returns the
-// output. A non-zero exit is fatal: the numbers would mean nothing.
-std::string run_child(const std::string& command, const std::string& prefix) {
-  std::fflush(stdout);
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot start: " + command);
-  std::string output;
-  char line[4096];
-  while (std::fgets(line, sizeof line, pipe)) {
-    output += line;
-    fmt::print("{}{}", prefix, line);
-    std::fflush(stdout);
-  }
-  int status = pclose(pipe);
-  if (status != 0) throw std::runtime_error(fmt::format("failed ({}): {}", status, command));
-  return output;
-}
+using strata::bench::run_child;
+using strata::bench::shell_quote;
 
 // The peer prints "epoch E train_s S images_per_s N test_acc A" per epoch; the best N.
 double run_peer(const Args& a) {
@@ -101,28 +79,22 @@ double run_peer(const Args& a) {
 // the logged intervals over their summed seconds (each row's examples_per_s covers the
 // steps since the previous row).
 double run_strata_train(const Args& a) {
-  char dir_template[] = "/tmp/bench-cnn-fashion-XXXXXX";
-  if (!mkdtemp(dir_template)) throw std::runtime_error("mkdtemp failed");
-  const std::string out_dir = dir_template;
+  strata::bench::TempDir out("bench-cnn-fashion");
+  const std::string& out_dir = out.path();
   run_child(fmt::format("{} train {} trainer.epochs={} trainer.batch_size={} threads={} "
                         "out_dir={} overwrite=true",
                         shell_quote(a.strata), shell_quote(a.config), a.epochs, a.batch,
                         a.threads, shell_quote(out_dir)),
             "  strata | ");
-  std::ifstream metrics(fs::path(out_dir) / "metrics.jsonl");
   double examples = 0, seconds = 0;
   int64_t last_step = 0;
-  for (std::string line; std::getline(metrics, line);) {
-    auto row = nlohmann::json::parse(line, nullptr, false);
-    if (row.is_discarded() || !row.contains("examples_per_s") || !row.contains("step")) continue;
+  for (const auto& row : strata::bench::metrics_rows(out_dir, "examples_per_s")) {
     const int64_t step = row["step"].get<int64_t>();
     const double rate = row["examples_per_s"].get<double>();
     const double n = double(step - last_step) * a.batch;
     last_step = step;
     if (rate > 0 && n > 0) examples += n, seconds += n / rate;
   }
-  std::error_code ec;
-  fs::remove_all(out_dir, ec);
   if (seconds <= 0) throw std::runtime_error("strata's metrics.jsonl has no examples_per_s rows");
   return examples / seconds;
 }
@@ -179,9 +151,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--loop") a.loop = true;
     else throw std::runtime_error("unknown argument " + k + " (see the comment at the top of bench/cnn_fashion.cpp)");
   }
-  if (a.strata.empty()) a.strata = (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "strata").string();
-  if (a.config.empty()) a.config = (kSourceDir / "configs/cnn/fashion.yaml").string();
-  if (a.peer.empty()) a.peer = (kSourceDir / "bench/cnn_fashion_py.py").string();
+  if (a.strata.empty()) a.strata = strata::bench::strata_program();
+  if (a.config.empty()) a.config = (strata::bench::source_dir() / "configs/cnn/fashion.yaml").string();
+  if (a.peer.empty()) a.peer = (strata::bench::source_dir() / "bench/cnn_fashion_py.py").string();
   return a;
 }
 
