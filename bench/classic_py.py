@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Peer for bench/classic: scikit-learn's SVC (RBF, C=10, gamma='scale'), as in
-../shared/peers/classic_fashion_py.py, trained and evaluated on the very HOG features
+"""Peer for bench/classic: scikit-learn's SVC (RBF, C=10, gamma='scale'), the stage 2 reference
+learner (bench/README.md, "The peers"), trained and evaluated on the very HOG features
 Strata computed (float32 files written by bench_classic).
 Usage: classic_py.py DIR N_TRAIN N_TEST DIM"""
 import sys, time

@@ -1,6 +1,6 @@
 // bench_cnn_fashion: one Fashion-MNIST training epoch of the design notes' Keras CNN in
-// Strata against the same model in Python PyTorch eager (bench/cnn_fashion_py.py, a copy
-// of ../shared/peers/cnn_fashion_py.py), both run from this process as children.
+// Strata against the same model in Python PyTorch eager (bench/cnn_fashion_py.py, the plain
+// program a researcher would write), both run from this process as children.
 //
 // Usage: bench_cnn_fashion [--epochs E] [--threads T] [--batch B] [--repeat R]
 //                          [--strata PATH] [--config PATH] [--python PATH] [--loop]

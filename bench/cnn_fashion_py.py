@@ -1,6 +1,7 @@
 """Peer for bench/cnn_fashion.cpp: the design notes' Keras CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10)
 in PyTorch eager, trained on Fashion-MNIST from the Debian package. Prints per-epoch seconds, images/s and
-test accuracy. The same work as ../shared/peers/cnn_fashion_py.py (which defines it), line for line.
+test accuracy. It is the plain program a researcher would write: a fresh random order each epoch, the last
+batch partial, cross-entropy, Adam (lr 1e-3), the given thread count (bench/README.md, "The peers").
 Usage: cnn_fashion_py.py [epochs] [threads] [batch]"""
 import gzip, sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F

@@ -1,8 +1,8 @@
 // bench/features: HOG over the 70,000 Fashion-MNIST images, Strata's batched tensor HOG
-// against scikit-image's hog (bench/features_py.py, the peer of
-// ../shared/peers/classic_fashion_py.py) with the same parameters. Checks that the features
-// agree to 1e-4 on a sample of images. Last line: `ratio strata/peer: X`, Strata's images/s
-// over the peer's (its speed-up) at the peer's thread count (one).
+// against scikit-image's hog (bench/features_py.py, one image at a time as a researcher
+// writes it) with the same parameters. Checks that the features agree to 1e-4 on a sample
+// of images. Last line: `ratio strata/peer: X`, Strata's images/s over the peer's (its
+// speed-up) at the peer's thread count (one).
 //
 // Usage: bench_features [--limit N] [--stride S] [--threads T]
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Peer for bench/features: scikit-image's hog over the Fashion-MNIST images with the
-parameters of ../shared/peers/classic_fashion_py.py, one image at a time as a researcher
-writes it. Prints the seconds and writes the features of every `stride`-th image (float64,
-row-major) for the benchmark to compare with Strata's.
+"""Peer for bench/features: scikit-image's hog over the Fashion-MNIST images with the stage 2
+reference parameters (9 orientations, 4x4-pixel cells, 2x2-cell blocks, L2-Hys), one image at a
+time as a researcher writes it. Prints the seconds and writes the features of every `stride`-th
+image (float64, row-major) for the benchmark to compare with Strata's.
 Usage: features_py.py LIMIT STRIDE OUT_FILE   (LIMIT 0: all 70,000 images)"""
 import gzip, sys, time
 import numpy as np

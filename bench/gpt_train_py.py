@@ -1,8 +1,8 @@
 """Peer: the same GPT (pre-LN, GELU MLP, tied embeddings) trained with PyTorch eager from Python.
 Prints tokens/s of the best step after warm-up. Usage: gpt_train_py.py V T L H D B threads steps
 
-bench/gpt_train runs this as its peer. It is the project's reference peer
-(peers/gpt_train_py.py in the shared folder) unchanged: same model, shapes, batch, AdamW
+bench/gpt_train runs this as its peer: the plain program a researcher would write, doing the
+same work as Strata's side (bench/README.md, "The peers"): same model, shapes, batch, AdamW
 (lr 3e-4, default betas and weight decay 0.01 on every parameter) and thread count."""
 import math, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F

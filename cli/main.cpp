@@ -1,4 +1,4 @@
-// strata: one program, a subcommand per job (DESIGN.md, "The program").
+// strata: one program, a subcommand per job (docs/architecture.md, "The program").
 //
 // Exit status: 0 success, 2 bad input (config, arguments, data, checkpoint), 1 anything
 // else. A bad input prints one line naming what is wrong and where.

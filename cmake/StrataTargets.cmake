@@ -1,5 +1,5 @@
 # Helpers shared by every Strata target: warnings, and a precompiled torch header for
-# the units that use tensors (ENVIRONMENT.md, "Build time").
+# the units that use tensors (docs/building.md, "Build time").
 
 set(STRATA_WARNINGS -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare)
 # As LibTorch is built: math functions need not set errno, so loops over sqrt vectorize.

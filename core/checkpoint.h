@@ -1,5 +1,6 @@
 #pragma once
-// Run and checkpoint directories (DESIGN.md, "Run directory" and "Checkpoint directory").
+// Run and checkpoint directories (docs/architecture.md, "Run directory" and "Checkpoint
+// directory").
 //
 //   out_dir/checkpoints/step-0000120/{model.safetensors, optimizer.safetensors,
 //                                     state.json, config.yaml, [tokenizer.model],

@@ -1,6 +1,7 @@
 #pragma once
-// Training objectives shared by pre-training and fine-tuning (DESIGN.md: what both need
-// lives in core). Masked LM lives in pretrain/, prompt-completion in finetune/.
+// Training objectives shared by pre-training and fine-tuning (docs/architecture.md, "What may
+// depend on what": what both need lives in core). Masked LM lives in pretrain/,
+// prompt-completion in finetune/.
 
 #include <torch/torch.h>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The top-level keys every run shares (DESIGN.md, "Configs"), and what they set up:
+// The top-level keys every run shares (docs/architecture.md, "Configs"), and what they set up:
 // threads, seed, device, and a run directory that never loses saved work by accident.
 
 #include <torch/torch.h>

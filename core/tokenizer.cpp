@@ -63,7 +63,7 @@ std::vector<std::string> shim_candidates() {
 }
 
 // A fresh link namespace keeps SentencePiece's protobuf away from LibTorch's. Where
-// dlmopen fails, RTLD_DEEPBIND also kept the two apart in the test ENVIRONMENT.md records.
+// dlmopen fails, RTLD_DEEPBIND also kept the two apart in the test docs/building.md records.
 void* open_isolated(const std::string& path, std::string& why) {
   if (void* handle = dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL)) return handle;
   why = dlerror();

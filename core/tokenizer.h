@@ -1,7 +1,7 @@
 #pragma once
 // SentencePiece tokenizers: train, load, encode, decode.
 //
-// SentencePiece cannot share a process's link namespace with LibTorch (ENVIRONMENT.md), so
+// SentencePiece cannot share a process's link namespace with LibTorch (docs/building.md), so
 // it lives in a shared library of its own, strata_spm (core/tokenizer/spm_shim), which this
 // class loads on first use into a fresh link namespace. Callers see none of that. The shim
 // is looked for at $STRATA_SPM_SHIM, then at the path the build wrote it to, then in lib/

@@ -20,9 +20,9 @@
 //     rules: [...]  default: ...    # rules (models/rules/rules.h)
 //     print_class_means: false      # rules: print each feature's training mean per class
 //
-// Writes the run directory of DESIGN.md: config.yaml, metrics.jsonl, a checkpoint
-// (model.<format> from the learner's library plus state.json; rules keep theirs in
-// config.yaml) and results.json with test metrics.
+// Writes the run directory (docs/architecture.md, "Run directory"): config.yaml,
+// metrics.jsonl, a checkpoint (model.<format> from the learner's library plus state.json;
+// rules keep theirs in config.yaml) and results.json with test metrics.
 
 #include <nlohmann/json.hpp>
 

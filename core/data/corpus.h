@@ -1,5 +1,5 @@
 #pragma once
-// Text corpora for pre-training: the built-in ones (DESIGN.md, "Built-in datasets") and
+// Text corpora for pre-training: the built-in ones (docs/architecture.md, "Built-in datasets") and
 // users' own files.
 //
 // Built-in corpora, read from the npm data packages that scripts/bootstrap.sh installs

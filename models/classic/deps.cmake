@@ -1,4 +1,4 @@
-# Stage 1 and 2 libraries (DESIGN.md, "Dependencies"), linked into strata_models:
+# Stage 1 and 2 libraries (docs/building.md, "Packages"), linked into strata_models:
 # libsvm and liblinear (the engines behind scikit-learn's SVC and LinearSVC), XGBoost
 # (boosted trees and random forests, through its C API) and muParser (rule conditions).
 # muParser ships a CMake package. XGBoost's (libxgboost-dev) also names the `xgboost`

@@ -10,7 +10,7 @@
 //   decision_tree                Strata's own CART (Gini or entropy, histogram splits)
 //
 // Each learner saves its library's own model file, model.<format()> in a checkpoint
-// (DESIGN.md, "Checkpoint directory").
+// (docs/architecture.md, "Checkpoint directory").
 //
 // Hyperparameters come through Params, which a config mapping or one point of a
 // model-selection grid (models/classic/select.h) provides, so one read_options per learner

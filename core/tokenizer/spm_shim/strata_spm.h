@@ -1,7 +1,7 @@
 /* strata_spm: SentencePiece behind a plain C interface.
  *
  * Debian's libsentencepiece carries its own protobuf 3.14 and LibTorch links protobuf 3.21;
- * one process cannot link both (ENVIRONMENT.md, "SentencePiece and LibTorch must not share
+ * one process cannot link both (docs/building.md, "SentencePiece and LibTorch must not share
  * a link namespace"). This library is the only one that links SentencePiece. strata_core
  * loads it at run time into a link namespace of its own (dlmopen) and calls these
  * functions through dlsym, so only C types cross the boundary: char buffers, int arrays,
