@@ -41,7 +41,7 @@ class CausalLM {
 
   // Longest sequence (cache contents + new tokens) the model takes.
   virtual int64_t context_length() const = 0;
-  virtual int64_t vocab_size() const = 0;
+  virtual int64_t vocab_size() const = 0;  // also Network::vocab_size()
   // An empty cache for `batch_size` sequences of up to `capacity` positions (0: the
   // context length), on the model's device and dtype.
   virtual KVCache make_cache(int64_t batch_size, int64_t capacity = 0) const = 0;

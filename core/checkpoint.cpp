@@ -327,4 +327,12 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   sync_path(dir);
 }
 
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot be read");
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw InputError(path + ": not valid JSON");
+  return j;
+}
+
 }  // namespace strata

@@ -66,5 +66,7 @@ CheckpointContents load_checkpoint(const std::string& dir);
 
 // Writes `text` to `path` atomically (temporary file, fsync, rename).
 void write_file_atomic(const std::string& path, const std::string& text);
+// Parses the JSON file at `path`; a missing or damaged one is an InputError naming it.
+nlohmann::json read_json_file(const std::string& path);
 
 }  // namespace strata

@@ -7,7 +7,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "core/errors.h"
 #include "core/log.h"
@@ -16,21 +18,23 @@ namespace strata {
 
 namespace {
 
-const char* first_env(std::initializer_list<const char*> names) {
+// The first of `names` that is set, and its value; {nullptr, nullptr} when none is.
+std::pair<const char*, const char*> first_env(std::initializer_list<const char*> names) {
   for (const char* n : names) {
-    if (const char* v = std::getenv(n)) return v;
+    if (const char* v = std::getenv(n)) return {n, v};
   }
-  return nullptr;
+  return {nullptr, nullptr};
 }
 
-int env_int(std::initializer_list<const char*> names, int fallback) {
-  const char* v = first_env(names);
+int env_int(std::initializer_list<const char*> names, int fallback, std::string* source = nullptr) {
+  const auto [name, v] = first_env(names);
   if (!v) return fallback;
+  if (source) *source = name;
   char* end = nullptr;
   long x = std::strtol(v, &end, 10);
   if (end == v || *end != '\0' || x < 0) {
     throw InputError(fmt::format("environment: {} must be a non-negative integer, got '{}'",
-                                 *names.begin(), v));
+                                 name, v));
   }
   return int(x);
 }
@@ -71,12 +75,42 @@ class ProcessGroupSync : public GradientSync {
   int rank_, world_;
 };
 
+// Waits until all `world` processes have added themselves to the store's counter, saying
+// every 10 s how many have; an InputError after `timeout`.
+void wait_for_everyone(c10d::Store& store, const DistributedEnv& env, std::chrono::seconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto next_report = start + std::chrono::seconds(10);
+  store.add("strata/joined", 1);
+  for (int64_t joined = store.add("strata/joined", 0); joined < env.world;
+       joined = store.add("strata/joined", 0)) {
+    const auto now = Clock::now();
+    const auto waited = std::chrono::duration_cast<std::chrono::seconds>(now - start).count();
+    if (now - start >= timeout) {
+      throw InputError(fmt::format(
+          "distributed: only {} of {} processes joined within {} s ({}={}, {}={}); start the "
+          "others, unset those variables to run alone, or raise distributed.init_timeout_s",
+          joined, env.world, waited, env.world_var, env.world, env.rank_var, env.rank));
+    }
+    if (now >= next_report) {
+      log::info("distributed: {} of {} processes joined after {} s", joined, env.world, waited);
+      next_report += std::chrono::seconds(10);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 }  // namespace
+
+void read_options(config::Reader r, DistributedOptions& o) {
+  r.read("init_timeout_s", o.init_timeout_s, config::Range::at_least(1));
+  r.finish();
+}
 
 DistributedEnv distributed_env() {
   DistributedEnv env;
-  env.rank = env_int({"RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID"}, 0);
-  env.world = env_int({"WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"}, 1);
+  env.rank = env_int({"RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID"}, 0, &env.rank_var);
+  env.world = env_int({"WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"}, 1, &env.world_var);
   env.local_rank = env_int({"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}, 0);
   if (const char* addr = std::getenv("MASTER_ADDR")) env.master_addr = addr;
   env.master_port = env_int({"MASTER_PORT"}, 29500);
@@ -88,22 +122,39 @@ DistributedEnv distributed_env() {
 }
 
 std::shared_ptr<GradientSync> join_process_group(const DistributedEnv& env,
-                                                 const torch::Device& device) {
+                                                 const torch::Device& device,
+                                                 const DistributedOptions& o) {
   if (env.world <= 1) return nullptr;
   if (device.is_cuda()) {
     throw InputError("distributed: NCCL is not compiled into this LibTorch; run on CPU (Gloo)");
   }
+  log::set_rank(env.rank);
+  log::info("distributed: {}={} and {}={} ask for {} processes; rank {} waits up to {} s for "
+            "them at {}:{}",
+            env.world_var, env.world, env.rank_var.empty() ? "RANK" : env.rank_var, env.rank,
+            env.world, env.rank, o.init_timeout_s, env.master_addr, env.master_port);
+  const auto timeout = std::chrono::seconds(o.init_timeout_s);
   c10d::TCPStoreOptions store_options;
   store_options.port = uint16_t(env.master_port);
   store_options.isServer = env.rank == 0;
   store_options.numWorkers = size_t(env.world);
-  store_options.waitWorkers = true;
-  store_options.timeout = std::chrono::seconds(120);
-  auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+  store_options.waitWorkers = false;  // wait_for_everyone waits, with progress and a limit
+  store_options.timeout = timeout;
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    throw InputError(fmt::format("distributed: rank {} cannot reach rank 0 at {}:{} ({}); is it "
+                                 "running?",
+                                 env.rank, env.master_addr, env.master_port,
+                                 why.substr(0, why.find('\n'))));
+  }
+  wait_for_everyone(*store, env, timeout);
   auto options = c10d::ProcessGroupGloo::Options::create();
+  options->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
   options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
   auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world, options);
-  log::set_rank(env.rank);
   log::info("distributed: rank {} of {} over Gloo at {}:{}", env.rank, env.world,
             env.master_addr, env.master_port);
   return std::make_shared<ProcessGroupSync>(pg, env.rank, env.world);

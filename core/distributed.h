@@ -17,14 +17,25 @@ struct DistributedEnv {
   int local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
+  std::string rank_var, world_var;  // the variables they came from ("SLURM_PROCID", ...)
 };
+
+// `distributed:` in a run config.
+struct DistributedOptions {
+  int64_t init_timeout_s = 300;  // longest wait for every process to join, in seconds
+};
+void read_options(config::Reader r, DistributedOptions& o);
 
 // The launcher's variables; world 1 when none are set. Malformed values are an InputError.
 DistributedEnv distributed_env();
 
 // Joins the process group of `env` (world > 1), rendezvousing through a c10d TCPStore on
-// master_addr:master_port. Gradients are averaged by one all-reduce over a flat buffer.
+// master_addr:master_port. Says at once which variables asked for how many processes,
+// reports progress while it waits, and stops with an InputError when they have not all
+// joined within options.init_timeout_s. Gradients are averaged by one all-reduce over a
+// flat buffer.
 std::shared_ptr<GradientSync> join_process_group(const DistributedEnv& env,
-                                                 const torch::Device& device);
+                                                 const torch::Device& device,
+                                                 const DistributedOptions& options = {});
 
 }  // namespace strata

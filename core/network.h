@@ -56,6 +56,8 @@ class Network : public torch::nn::Module {
 
   // The longest input sequence in tokens; 0 for a model that does not read sequences.
   virtual int64_t context_length() const { return 0; }
+  // The number of token ids the model embeds; 0 for a model that does not read tokens.
+  virtual int64_t vocab_size() const { return 0; }
 
   // One feature vector per example for a head that sits on top: [B, num_features()].
   // BERT: its pooled [CLS] (or kFirst/kMean); a GPT: the last real token's hidden state

@@ -70,6 +70,14 @@ class NamedSizes : public Registry<Options()> {
   Options get(const std::string& name, const std::string& where = "") const {
     return this->make(name, where);
   }
+  // A model section's `size:` (default `default_name`) as Options for the section's other
+  // keys to override; `type:` is left to whoever picked the family.
+  Options read(config::Reader& r, const std::string& default_name) const {
+    r.skip("type");
+    std::string size = default_name;
+    r.read_choice("size", size, this->names());
+    return get(size);
+  }
 };
 
 }  // namespace strata

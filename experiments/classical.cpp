@@ -186,6 +186,8 @@ struct FitContext {
   torch::Tensor x_train, x_val, x_test;
   const Split* split = nullptr;
   int64_t num_classes = 0;
+  std::vector<std::string> classes;
+  std::string data_where;  // "file.yaml:3" of the data section, for messages
   uint64_t seed = 0;
   MetricsWriter* metrics = nullptr;
   nlohmann::json* results = nullptr;
@@ -296,6 +298,7 @@ class LearnerModel : public ClassicalModel {
       step = c.saved["step"].get<int64_t>();
       log::info("resumed: loaded {} from {}", learner_->type(), c.resume_from);
     } else {
+      require_two_classes(c);
       step = fit(c);
     }
     nlohmann::json& results = *c.results;
@@ -309,6 +312,18 @@ class LearnerModel : public ClassicalModel {
   classic::Learner* fitted() override { return learner_.get(); }
 
  protected:
+  // Every learner, not only the ones whose library checks: liblinear's solvers index a
+  // second class that is not there, and the trees quietly predict the one they saw.
+  static void require_two_classes(const FitContext& c) {
+    auto present = std::get<0>(at::_unique(c.split->train.labels));
+    if (present.numel() >= 2) return;
+    const std::string name =
+        present.numel() == 1 ? c.classes.at(size_t(present[0].item<int64_t>())) : "";
+    throw InputError(fmt::format(
+        "{}: the training examples hold {} class{}; a classifier needs at least two",
+        c.data_where, present.numel(), present.numel() == 1 ? " ('" + name + "')" : "es"));
+  }
+
   // Fits learner_; returns the run's step.
   virtual int64_t fit(FitContext& c) = 0;
   std::unique_ptr<classic::Learner> learner_;
@@ -522,6 +537,8 @@ nlohmann::json train_classical(const config::Document& doc, config::Reader& root
                                         c.x_train.size(1), feature_s, split, run.seed);
   c.split = &split;
   c.num_classes = int64_t(classes.size());
+  c.classes = classes;
+  c.data_where = root.child("data").where();
   c.seed = uint64_t(run.seed);
   c.metrics = &metrics;
   c.results = &results;

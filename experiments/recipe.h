@@ -69,6 +69,7 @@ struct RunPlan {
   ScheduleOptions schedule;
   TrainerOptions trainer;
   BatchOptions batch;
+  DistributedOptions distributed;
   std::string data_where;  // "file.yaml:12" of the data section, for messages
 };
 

@@ -74,6 +74,7 @@ RunPlan plan_run(const config::Document& doc) {
   read_options(root.child("optimizer"), plan.optimizer);
   read_options(root.child("schedule"), plan.schedule);
   read_options(root.child("trainer"), plan.trainer, plan.batch);
+  read_options(root.child("distributed"), plan.distributed);
   root.finish();
   return plan;
 }
@@ -105,7 +106,7 @@ RunContext start_run(const RunPlan& plan) {
   }
   // Every rank joins first, so the others wait for rank 0's checks and data at a barrier
   // (not by polling files a previous run may have left) and stop when rank 0 stops.
-  ctx.sync = join_process_group(ctx.env, ctx.device);
+  ctx.sync = join_process_group(ctx.env, ctx.device, plan.distributed);
   ctx.on_rank0([&] { check_run_dir(plan.run); });
   return ctx;
 }
@@ -142,6 +143,14 @@ TrainingData corpus_data(const RunPlan& plan, const RunContext& ctx) {
   if (plan.objective.type == ObjectiveType::kMaskedLM)
     prep.tokenizer = pretrain::with_mlm_symbols(prep.tokenizer);
   prep.threads = int(plan.run.threads > 0 ? plan.run.threads : usable_cores());
+  // A resumed run keeps its own tokenizer and refuses a corpus that changed since.
+  const std::string resumed = plan.run.resume ? latest_checkpoint(plan.run.out_dir) : "";
+  if (!resumed.empty() && fs::exists(resumed + "/data_manifest.json")) {
+    auto saved = data::ShardManifest::from_json(read_json_file(resumed + "/data_manifest.json"),
+                                                resumed + "/data_manifest.json");
+    prep.expected_corpus_hash = saved.request.value("corpus_hash", "");
+    prep.tokenizer_model = resumed + "/tokenizer.model";
+  }
   pretrain::PreparedCorpus corpus;
   ctx.on_rank0([&] { corpus = pretrain::prepare_corpus(prep); });
   if (!ctx.rank0()) {  // rank 0 prepared; its manifest is complete once the barrier is passed
@@ -159,8 +168,11 @@ TrainingData corpus_data(const RunPlan& plan, const RunContext& ctx) {
   d.unigram_loss = data::unigram_baseline(train_stream, *d.held_out);
   d.vocab_size = corpus.manifest.vocab_size;
   d.tokenizer_path = corpus.tokenizer_path();
-  d.write_extra = [path = d.tokenizer_path](const std::string& dir) {
+  // The run's own tokenizer and data manifest go into every checkpoint.
+  d.write_extra = [path = d.tokenizer_path, data_dir = corpus.dir](const std::string& dir) {
     fs::copy_file(path, dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
+    fs::copy_file(data::manifest_path(data_dir), dir + "/data_manifest.json",
+                  fs::copy_options::overwrite_existing);
   };
   d.info = {{"train_tokens", train_stream.size()},
             {"validation_tokens", d.held_out->tokens()},
@@ -213,6 +225,37 @@ std::vector<ScheduledEvaluator> make_evaluators(const RunPlan& plan, const RunCo
            plan.trainer.eval_every}};
 }
 
+namespace {
+
+// Two held-out examples through the model's loss, without gradients: whatever else in the
+// model does not fit the data (shapes, class ids, token ids) fails here, before anything
+// is written, as a bad input instead of an internal error after "training N steps".
+void check_model_fits_data(Network& model, const RunPlan& plan, const TrainingData& data) {
+  Batch batch;
+  if (data.held_out && data.held_out->size() > 0) {
+    batch = data.held_out->batch(0, 1);
+  } else if (data.eval_inputs.defined() && data.eval_inputs.size(0) > 0) {
+    const int64_t n = std::min<int64_t>(2, data.eval_inputs.size(0));
+    batch = Batch{data.eval_inputs.narrow(0, 0, n), data.eval_labels.narrow(0, 0, n), {}, {}};
+  } else {
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  try {
+    model.loss(batch);
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    why = why.substr(0, why.find('\n'));
+    throw InputError(fmt::format("model '{}' does not fit the data of {}: {}", plan.model_type,
+                                 plan.data_where, why));
+  }
+  model.train(was_training);
+}
+
+}  // namespace
+
 std::shared_ptr<Network> make_model(const RunPlan& plan, const TrainingData& data) {
   torch::manual_seed(uint64_t(plan.run.seed));  // the same weights however data was made
   config::Reader section = plan.doc->root().child("model");
@@ -223,6 +266,13 @@ std::shared_ptr<Network> make_model(const RunPlan& plan, const TrainingData& dat
     throw InputError(fmt::format("{}: 'data.block_size' {} is longer than the model's block_size {}",
                                  plan.data_where, plan.corpus.block_size, context));
   }
+  if (data.vocab_size > 0 && model->vocab_size() < data.vocab_size) {
+    throw InputError(fmt::format(
+        "{}: 'model.vocab_size' {} is smaller than the tokenizer's {} pieces (leave it out to "
+        "size the model from the tokenizer)",
+        section.where("vocab_size"), model->vocab_size(), data.vocab_size));
+  }
+  check_model_fits_data(*model, plan, data);
   return model;
 }
 

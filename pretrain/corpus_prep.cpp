@@ -313,9 +313,16 @@ PreparedCorpus prepare_corpus(const CorpusPrepOptions& o) {
   const int threads = o.threads > 0 ? o.threads : int(usable_cores());
 
   const data::Corpus corpus = data::load_corpus(o.corpus, o.corpus_options);
+  const std::string fingerprint = corpus_fingerprint(corpus);
+  if (!o.expected_corpus_hash.empty() && fingerprint != o.expected_corpus_hash) {
+    throw InputError(fmt::format(
+        "corpus {}: changed since the run started (fingerprint {} then, {} now, {} documents "
+        "now); resume with the run's own corpus, or start afresh with overwrite=true",
+        corpus.name, o.expected_corpus_hash, fingerprint, corpus.documents.size()));
+  }
   nlohmann::json request = {{"version", data::ShardManifest::kVersion},
                             {"corpus", o.corpus},
-                            {"corpus_hash", corpus_fingerprint(corpus)},
+                            {"corpus_hash", fingerprint},
                             {"documents", corpus.documents.size()},
                             {"validation_fraction", o.corpus_options.validation_fraction},
                             {"test_fraction", o.corpus_options.test_fraction},

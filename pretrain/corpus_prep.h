@@ -35,6 +35,9 @@ struct CorpusPrepOptions {
   int64_t shard_tokens = int64_t(1) << 27;  // most tokens in one shard file (256 MiB as uint16)
   int threads = 0;                          // 0: every usable core
   bool force = false;                       // prepare even when the manifest matches
+  // Non-empty: the corpus must still have this fingerprint (a resumed run's data is the
+  // run's own); a corpus that changed since is an InputError saying so.
+  std::string expected_corpus_hash;
   bool verbose = true;                      // one line per stage (rank 0 only)
 };
 
@@ -50,8 +53,8 @@ struct PreparedCorpus {
 };
 
 // Prepares (or reuses) out_dir. A bad corpus, an empty one, an unreadable tokenizer model,
-// a model without an EOS id, or a vocab_size larger than the train split supports is an
-// InputError.
+// a model without an EOS id, a vocab_size larger than the train split supports, or a corpus
+// whose fingerprint is not expected_corpus_hash is an InputError.
 PreparedCorpus prepare_corpus(const CorpusPrepOptions& options);
 
 // The tokenizer options masked-LM pre-training needs: a pad id and the user-defined

@@ -8,9 +8,7 @@
 
 namespace strata::models {
 
-namespace {
-
-const NamedSizes<BertOptions>& named_sizes() {
+const NamedSizes<BertOptions>& bert_named_sizes() {
   static const NamedSizes<BertOptions> sizes(
       "bert",
       {
@@ -27,6 +25,8 @@ const NamedSizes<BertOptions>& named_sizes() {
   return sizes;
 }
 
+namespace {
+
 // A named level in the parameter names ("attention", "self", ...) that has no code of its
 // own: a plain Module that only holds children.
 std::shared_ptr<torch::nn::Module> scope(torch::nn::Module& parent, const std::string& name) {
@@ -37,9 +37,9 @@ torch::nn::Linear linear(int64_t in, int64_t out) { return torch::nn::Linear(in,
 
 }  // namespace
 
-std::vector<std::string> bert_sizes() { return named_sizes().names(); }
+std::vector<std::string> bert_sizes() { return bert_named_sizes().names(); }
 
-BertOptions bert_size(const std::string& name) { return named_sizes().get(name); }
+BertOptions bert_size(const std::string& name) { return bert_named_sizes().get(name); }
 
 // ---------------------------------------------------------------------------------------
 // Embeddings: token + position + segment, then LayerNorm and dropout

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/network.h"
+#include "core/registry.h"
 #include "models/layers/attention.h"
 #include "models/layers/norms.h"
 
@@ -49,6 +50,8 @@ struct BertOptions {
 // miniatures), bert-base, bert-large. Unknown name -> InputError listing the valid ones.
 BertOptions bert_size(const std::string& name);
 std::vector<std::string> bert_sizes();
+// The same table, for config readers (NamedSizes::read).
+const NamedSizes<BertOptions>& bert_named_sizes();
 
 class BertEmbeddingsImpl : public torch::nn::Module {
  public:
@@ -103,6 +106,7 @@ class BertImpl : public Network {
   // run on those positions only and without materialising logits (layers/lm_head.h).
   torch::Tensor loss(const Batch& batch) override;
   int64_t context_length() const override { return options_.block_size(); }
+  int64_t vocab_size() const override { return options_.vocab_size(); }
   // pooled() [B, C] (kDefault), the [CLS] hidden state without the pooler (kFirst), or the
   // mean over real tokens (kMean). kLast is an InputError (BERT reads both ways).
   torch::Tensor features(const Batch& batch, Pooling pooling = Pooling::kDefault) override;

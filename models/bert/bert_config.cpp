@@ -6,10 +6,7 @@ namespace strata::models {
 
 BertOptions read_bert_options(config::Reader& r) {
   using config::Range;
-  r.skip("type");  // read by whoever picked this factory
-  std::string size = "bert-base";
-  r.read_choice("size", size, bert_sizes());
-  BertOptions o = bert_size(size);
+  BertOptions o = bert_named_sizes().read(r, "bert-base");
   r.read("vocab_size", o.vocab_size(), Range::at_least(1));
   r.read("block_size", o.block_size(), Range::at_least(1));
   r.read("type_vocab_size", o.type_vocab_size(), Range::at_least(1));

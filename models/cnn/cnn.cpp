@@ -12,9 +12,7 @@ namespace F = torch::nn::functional;
 
 // ---- sizes -----------------------------------------------------------------------------
 
-namespace {
-
-const NamedSizes<CNNOptions>& named_sizes() {
+const NamedSizes<CNNOptions>& cnn_named_sizes() {
   static const NamedSizes<CNNOptions> sizes(
       "cnn", {
                  {"debug", CNNOptions().channels({8, 16}).pool({2, 2}).dense({32})},
@@ -24,11 +22,9 @@ const NamedSizes<CNNOptions>& named_sizes() {
   return sizes;
 }
 
-}  // namespace
+std::vector<std::string> cnn_sizes() { return cnn_named_sizes().names(); }
 
-std::vector<std::string> cnn_sizes() { return named_sizes().names(); }
-
-CNNOptions cnn_size(const std::string& name) { return named_sizes().get(name); }
+CNNOptions cnn_size(const std::string& name) { return cnn_named_sizes().get(name); }
 
 namespace {
 

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "core/network.h"
+#include "core/registry.h"
 
 namespace strata::models {
 
@@ -68,6 +69,8 @@ struct CNNOptions {
 // InputError listing the valid ones.
 CNNOptions cnn_size(const std::string& name);
 std::vector<std::string> cnn_sizes();
+// The same table, for config readers (NamedSizes::read).
+const NamedSizes<CNNOptions>& cnn_named_sizes();
 
 // The spatial size (H = W) after each conv block for `options`, input first; a value below
 // 1 means the image is too small for the stack.

@@ -6,10 +6,7 @@ namespace strata::models {
 
 CNNOptions read_cnn_options(config::Reader& r) {
   using config::Range;
-  r.skip("type");  // read by whoever picked this factory
-  std::string size = "keras";
-  r.read_choice("size", size, cnn_sizes());
-  CNNOptions o = cnn_size(size);
+  CNNOptions o = cnn_named_sizes().read(r, "keras");
   r.read("in_channels", o.in_channels(), Range::at_least(1));
   r.read("image_size", o.image_size(), Range::at_least(1));
   r.read("num_classes", o.num_classes(), Range::at_least(2));

@@ -10,9 +10,7 @@
 
 namespace strata::models {
 
-namespace {
-
-const NamedSizes<GPTOptions>& named_sizes() {
+const NamedSizes<GPTOptions>& gpt_named_sizes() {
   static const NamedSizes<GPTOptions> sizes(
       "gpt",
       {
@@ -31,11 +29,9 @@ const NamedSizes<GPTOptions>& named_sizes() {
   return sizes;
 }
 
-}  // namespace
+std::vector<std::string> gpt_sizes() { return gpt_named_sizes().names(); }
 
-std::vector<std::string> gpt_sizes() { return named_sizes().names(); }
-
-GPTOptions gpt_size(const std::string& name) { return named_sizes().get(name); }
+GPTOptions gpt_size(const std::string& name) { return gpt_named_sizes().get(name); }
 
 // ---------------------------------------------------------------------------------------
 // Attention

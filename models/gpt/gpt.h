@@ -27,6 +27,7 @@
 
 #include "core/causal_lm.h"
 #include "core/network.h"
+#include "core/registry.h"
 #include "models/layers/attention.h"
 #include "models/layers/mlp.h"
 #include "models/layers/norms.h"
@@ -47,6 +48,8 @@ struct GPTOptions {
 // gpt2-large (774M), gpt2-xl (1.5B). Unknown name -> InputError listing the valid ones.
 GPTOptions gpt_size(const std::string& name);
 std::vector<std::string> gpt_sizes();
+// The same table, for config readers (NamedSizes::read).
+const NamedSizes<GPTOptions>& gpt_named_sizes();
 
 class CausalSelfAttentionImpl : public torch::nn::Module {
  public:

