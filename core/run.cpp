@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 #include <sched.h>
 #include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <filesystem>
+#include <limits>
 
 #ifdef STRATA_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -61,7 +65,21 @@ int64_t usable_cores() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+void keep_freed_memory() {
+#ifdef __GLIBC__
+  // glibc serves blocks above its mmap threshold with fresh mmap()s and gives the top of
+  // the heap back once 128 KiB of it is free. A training step frees and re-allocates the
+  // same activation buffers (MBs each) every time, so each step page-faulted them in
+  // again: 6% of a BERT step's samples were page faults inside OpenBLAS's output zeroing.
+  // Keeping blocks up to 32 MiB (glibc's ceiling) in the heap and never trimming it made
+  // the bert-sotu step 19-34% faster at the same peak RSS.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+#endif
+}
+
 torch::Device setup_run(const RunOptions& o) {
+  keep_freed_memory();
   int64_t threads = o.threads > 0 ? o.threads : usable_cores();
   at::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(static_cast<uint64_t>(o.seed));

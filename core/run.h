@@ -35,8 +35,12 @@ double peak_rss_mb();
 // without CUDA.
 double peak_device_memory_mb(const torch::Device& device);
 
-// Sets intra-op threads (Debian's LibTorch starts with one), seeds every generator, and
-// picks the device. `cuda` on a machine without one is an InputError.
+// Keeps freed memory in the process (glibc: blocks up to 32 MiB from the heap, no trimming)
+// so that the buffers a training step frees are reused without page faults next step.
+void keep_freed_memory();
+
+// Keeps freed memory (keep_freed_memory), sets intra-op threads (Debian's LibTorch starts
+// with one), seeds every generator, and picks the device. `cuda` on a machine without one is an InputError.
 torch::Device setup_run(const RunOptions& o);
 // Prints the thread count, device and seed (once the config has passed its checks).
 void log_run_setup(const RunOptions& o, const torch::Device& device);
