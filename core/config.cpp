@@ -187,7 +187,7 @@ class Rebuilder {
     std::map<std::string, YAML::Mark> own;
     std::optional<YAML::Mark> merge;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: `it->` yields a temporary
       if (!key.IsScalar()) {
         fail(key.Mark().line >= 0 ? key.Mark() : n.Mark(),
              fmt::format("a key in '{}' is {}; keys are names", path.empty() ? "the config" : path,
@@ -209,7 +209,7 @@ class Rebuilder {
     YAML::Node out(YAML::NodeType::Map);
     std::set<std::string> taken;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;
       if (!is_merge_key(key)) {
         const std::string full = child_path(path, key.Scalar());
         record(full, key.Mark());
@@ -218,7 +218,7 @@ class Rebuilder {
         continue;
       }
       // YAML's merge: each source's keys, unless written here or given by an earlier source.
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;
       std::vector<YAML::Node> sources;
       if (value.IsMap()) {
         sources.push_back(value);
