@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "core/errors.h"
@@ -38,4 +40,15 @@ TEST_CASE("json input: invalid JSON and stand-ins are one line naming the file",
   // Without `expected`, no guess is made.
   CHECK_THROWS_WITH(parse_json_input("<html>", "h"), Catch::StartsWith("h: invalid JSON"));
   CHECK_THROWS_AS(parse_json_input("", "e"), strata::InputError);
+}
+
+TEST_CASE("json input: a trainer's state.json, the fuzz target's seed, parses", "[json]") {
+  // tests/assets/state.json has the shape Trainer::save_checkpoint writes (its rng bytes
+  // are random, not a generator's); fuzz/state_json.cpp starts from it.
+  std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/tests/assets/state.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto state = parse_json_input(text, "tests/assets/state.json", "a JSON file");
+  CHECK(state.at("step") == 10);
+  CHECK(state.at("rng").at("cpu").get<std::string>().size() == 2 * 5056);
+  CHECK(state.at("data").at("position") == 80);
 }
