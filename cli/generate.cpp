@@ -62,9 +62,11 @@ void run_generate(const GenerateArgs& a) {
       }
       return false;
     };
+    // The new text as it follows the prompt: decoded alone, its first space would be lost.
+    const std::vector<int> prompt_ids(prompt.begin(), prompt.end());
     models::generate(model, prompt, options, [&](int64_t token) {
       produced.push_back(int(token));
-      text = tokenizer.decode(produced);
+      text = tokenizer.decode_continuation(prompt_ids, produced);
       return !stop_hit(text);
     });
     for (const auto& stop : a.stop) {  // stop strings end the text, and are not part of it

@@ -1,8 +1,11 @@
 // `strata summary CONFIG|CKPT [key=value ...]`: a Keras-style table of the config's model
 // (layer, output shape, parameters, trainable or frozen) and its totals.
 //
-// CONFIG is a run config; CKPT a checkpoint or run directory, whose config.yaml is read.
-// Only the `model:` section is read, so a full run config (data, trainer, ...) works.
+// CONFIG is a run config: only its `model:` section is read, so a full run config (data,
+// trainer, ...) works; so is a run directory without checkpoints (its config.yaml). CKPT is
+// a checkpoint or run directory, loaded and checked as every command that takes a
+// checkpoint loads it (models::load_network): a damaged or truncated model.safetensors is
+// refused here as it is by `strata generate`. Overrides apply to configs only.
 
 #include <fmt/format.h>
 
@@ -16,26 +19,13 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/errors.h"
+#include "models/load.h"
 #include "models/registry.h"
 
 namespace strata::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-// The YAML file behind CONFIG|CKPT: the file itself, a directory's config.yaml (a run
-// directory and a checkpoint both have one), or the latest checkpoint's.
-std::string config_file_of(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw InputError(fmt::format("{}: no such file or directory", path));
-  if (!fs::is_directory(path, ec)) return path;
-  if (fs::is_regular_file(fs::path(path) / "config.yaml", ec)) {
-    return (fs::path(path) / "config.yaml").string();
-  }
-  const fs::path file = fs::path(resolve_checkpoint(path)) / "config.yaml";
-  if (!fs::is_regular_file(file, ec)) throw InputError(fmt::format("{}: missing", file.string()));
-  return file.string();
-}
 
 // 93322 -> "93,322".
 std::string with_commas(int64_t n) {
@@ -88,8 +78,33 @@ void print_table(const std::string& title, const std::vector<SummaryRow>& rows) 
   fmt::print("{}\n", thin);
 }
 
+// The table of a trained network, loaded as every command loads a checkpoint.
+void summarise_checkpoint(const std::string& path, const std::vector<std::string>& overrides) {
+  // The weights fix the model: an override could only describe some other model.
+  if (!overrides.empty()) {
+    throw InputError(
+        fmt::format("override '{}': overrides apply to a config file, not to the checkpoint {}",
+                    overrides.front(), path));
+  }
+  const auto loaded = models::load_network(path, torch::kCPU);
+  print_table(fmt::format("\"{}\" ({})", loaded.type, loaded.checkpoint_dir),
+              loaded.network->summary());
+}
+
 void summary(const std::string& path, const std::vector<std::string>& overrides) {
-  const std::string file = config_file_of(path);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(fmt::format("{}: no such file or directory", path));
+  std::string file = path;
+  if (fs::is_directory(path, ec)) {
+    // A run directory that holds no checkpoint yet still has its resolved config.yaml.
+    const fs::path config = fs::path(path) / "config.yaml";
+    const bool checkpoint = fs::exists(fs::path(path) / "state.json", ec) || has_checkpoints(path);
+    if (checkpoint || !fs::is_regular_file(config, ec)) {
+      summarise_checkpoint(path, overrides);
+      return;
+    }
+    file = config.string();
+  }
   auto doc = config::Document::load(file, overrides);
   auto root = doc.root();
   if (!root.is_map("model")) {
@@ -114,7 +129,7 @@ void add_summary_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto overrides = std::make_shared<std::vector<std::string>>();
   cmd->add_option("config", *path,
-                  "YAML run config, or a checkpoint or run directory (its config.yaml)")
+                  "YAML run config, or a checkpoint or run directory (loaded and checked)")
       ->required();
   cmd->add_option("overrides", *overrides, "key.sub=value overrides, e.g. model.size=debug");
   cmd->callback([path, overrides] { summary(*path, *overrides); });

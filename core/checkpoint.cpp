@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/json_input.h"
 
 namespace strata {
 
@@ -291,14 +292,7 @@ CheckpointContents load_checkpoint(const std::string& dir) {
     throw InputError(fmt::format("{}: not a Strata checkpoint (no {})", dir, kStateFile));
 
   CheckpointContents out;
-  try {
-    out.state = nlohmann::json::parse(read_text(state_path));
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string why = e.what();
-    if (auto pos = why.find("] "); pos != std::string::npos) why = why.substr(pos + 2);
-    std::replace_if(why.begin(), why.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-    throw InputError(fmt::format("{}: damaged JSON: {}", state_path.string(), why));
-  }
+  out.state = parse_json_input(read_text(state_path), state_path.string(), "a JSON file");
   if (!out.state.is_object())
     throw InputError(fmt::format("{}: damaged: not a JSON object", state_path.string()));
 

@@ -6,7 +6,8 @@
 // an optional "__metadata__" map of strings), then the raw little-endian tensor bytes.
 // The reader checks the header, every offset against the file size, the dtype names and
 // that byte counts match shapes, and refuses a truncated or damaged file with an
-// InputError that names the file.
+// InputError that names the file (core/safetensors_layout.h holds those checks). A stand-in
+// saved under the name, such as a Git LFS pointer or an HTML page, is named as such.
 
 #include <torch/torch.h>
 

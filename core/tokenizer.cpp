@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "core/sniff.h"
 #include "core/tokenizer/spm_shim/strata_spm.h"
 
 namespace fs = std::filesystem;
@@ -245,8 +246,12 @@ void check_train_inputs(const std::vector<std::string>& files, const std::string
 
 Tokenizer Tokenizer::load(const std::string& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw InputError("tokenizer model not found: " + path);
+  if (!fs::exists(path, ec)) {
+    refuse_impostor(path, "a SentencePiece model");  // a dangling git-annex link
+    throw InputError("tokenizer model not found: " + path);
+  }
   if (!fs::is_regular_file(path, ec)) throw InputError("tokenizer model is not a file: " + path);
+  refuse_impostor(path, "a SentencePiece model");
   const Shim& s = shim();
   char* err = nullptr;
   strata_spm_model* raw = s.load(path.c_str(), &err);
@@ -320,6 +325,24 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
   }
   ShimBuffer<char> owned(text);
   return std::string(text, len);
+}
+
+std::string Tokenizer::decode_continuation(const std::vector<int>& prompt,
+                                           const std::vector<int>& continuation) const {
+  if (continuation.empty()) return "";
+  std::vector<int> all = prompt;
+  all.insert(all.end(), continuation.begin(), continuation.end());
+  const std::string whole = decode(all);
+  const std::string head = decode(prompt);
+  size_t common = 0;
+  while (common < head.size() && common < whole.size() && head[common] == whole[common]) {
+    ++common;
+  }
+  // Back to the start of a UTF-8 character, so the new text never begins mid-character.
+  if (common < head.size()) {
+    while (common > 0 && (static_cast<unsigned char>(whole[common]) & 0xC0) == 0x80) --common;
+  }
+  return whole.substr(common);
 }
 
 // SentencePiece's encoder only reads a loaded model, and its authors state that one

@@ -62,6 +62,15 @@ class Tokenizer {
   std::vector<std::string> encode_pieces(const std::string& text) const;
   // An id outside [0, vocab_size()) is an InputError.
   std::string decode(const std::vector<int>& ids) const;
+  // Exactly the text that `continuation` adds after `prompt`: decode(prompt + continuation)
+  // less decode(prompt). Decoding the continuation alone loses its first space, since
+  // SentencePiece drops the space a sequence's first piece ("▁the") starts with: "The quiet
+  // river" + "the" instead of " the". Whatever joins generated text to its prompt (strata
+  // generate, in-context evaluation) takes the new text from here. Where the prompt's
+  // decoding is not a prefix of the whole (never seen; the text cut at a character
+  // boundary would differ), the text after the longest common prefix is returned.
+  std::string decode_continuation(const std::vector<int>& prompt,
+                                  const std::vector<int>& continuation) const;
 
   // Encodes every text, spread over `threads` threads (0: every usable core).
   std::vector<std::vector<int>> encode_batch(const std::vector<std::string>& texts,

@@ -12,8 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/data/listing.h"
 #include "core/errors.h"
 #include "core/hash.h"
+#include "core/json_input.h"
+#include "core/sniff.h"
 
 namespace fs = std::filesystem;
 
@@ -39,6 +42,10 @@ std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("corpus file cannot be read: " + path.string());
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // A pointer left by a clone without its large files is text too, but not the corpus.
+  // (An HTML page may well be a document, so only pointers are refused here.)
+  const std::string pointer = describe_pointer(std::string_view(text).substr(0, 512));
+  if (!pointer.empty()) throw InputError("corpus file " + path.string() + ": " + pointer);
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);  // UTF-8 byte order mark
   return text;
 }
@@ -60,12 +67,8 @@ void read_jsonl(const fs::path& path, std::vector<Document>& docs) {
   for (int64_t number = 1; std::getline(in, line); ++number) {
     if (is_blank(line)) continue;
     const std::string where = path.string() + ":" + std::to_string(number);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError("corpus " + where + ": not a JSON object (" + e.what() + ")");
-    }
+    const nlohmann::json j =
+        parse_json_input(line, "corpus " + where, number == 1 ? "a .jsonl file" : "");
     if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
       throw InputError("corpus " + where + ": each line needs a string field \"text\"");
     }
@@ -92,19 +95,6 @@ bool read_user_file(const fs::path& path, bool strict, std::vector<Document>& do
   return true;
 }
 
-std::vector<fs::path> files_below(const fs::path& dir) {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (it->is_regular_file(ec)) files.push_back(it->path());
-  }
-  if (ec)
-    throw InputError("corpus directory cannot be read: " + dir.string() + ": " + ec.message());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 std::vector<fs::path> glob_paths(const std::string& pattern) {
   glob_t g{};
   const int rc = glob(pattern.c_str(), GLOB_BRACE, nullptr, &g);
@@ -125,7 +115,8 @@ void read_user_source(const std::string& source, std::vector<Document>& docs) {
     bool any = false;
     for (const auto& p : glob_paths(source)) {
       if (fs::is_directory(p, ec)) {
-        for (const auto& f : files_below(p)) any |= read_user_file(f, false, docs);
+        for (const auto& f : files_below(p, "corpus directory"))
+          any |= read_user_file(f, false, docs);
       } else {
         any |= read_user_file(p, false, docs);
       }
@@ -135,7 +126,8 @@ void read_user_source(const std::string& source, std::vector<Document>& docs) {
   }
   if (fs::is_directory(source, ec)) {
     bool any = false;
-    for (const auto& f : files_below(source)) any |= read_user_file(f, false, docs);
+    for (const auto& f : files_below(source, "corpus directory"))
+      any |= read_user_file(f, false, docs);
     if (!any) throw InputError("corpus directory " + source + " holds no .txt or .jsonl files");
     return;
   }

@@ -7,6 +7,7 @@
 
 #include "core/data/subset.h"
 #include "core/errors.h"
+#include "core/sniff.h"
 
 namespace strata::data {
 
@@ -19,6 +20,7 @@ std::vector<uint8_t> read_gzip(const std::string& path) {
         "(scripts/bootstrap.sh does)",
         path));
   }
+  refuse_impostor(path, "a gzip-compressed IDX file");
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) throw InputError(fmt::format("{}: cannot open", path));
   std::vector<uint8_t> out;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/data/listing.h"
 #include "core/errors.h"
 #include "core/log.h"
 
@@ -68,10 +69,9 @@ std::vector<std::string> image_folder_classes(const std::string& root) {
     throw InputError(fmt::format("{}: image folder not found", root));
   }
   std::vector<std::string> classes;
-  for (const auto& entry : fs::directory_iterator(root)) {
-    if (entry.is_directory()) classes.push_back(entry.path().filename().string());
+  for (const auto& dir : list_entries(root, Entries::kDirectories, "image folder")) {
+    classes.push_back(dir.filename().string());
   }
-  std::sort(classes.begin(), classes.end());
   if (classes.empty()) {
     throw InputError(fmt::format("{}: no class folders (expected root/<class>/<image>)", root));
   }
@@ -96,10 +96,10 @@ ImageSet load_image_folder(const std::string& root, const ImageFolderOptions& o,
   std::vector<int64_t> labels;
   for (size_t c = 0; c < set.classes.size(); ++c) {
     std::vector<std::string> in_class;
-    for (const auto& entry : fs::directory_iterator(fs::path(root) / set.classes[c])) {
-      if (entry.is_regular_file() && is_image(entry.path())) in_class.push_back(entry.path().string());
+    for (const auto& file :
+         list_entries(fs::path(root) / set.classes[c], Entries::kFiles, "image folder class")) {
+      if (is_image(file)) in_class.push_back(file.string());
     }
-    std::sort(in_class.begin(), in_class.end());
     files.insert(files.end(), in_class.begin(), in_class.end());
     labels.insert(labels.end(), in_class.size(), int64_t(c));
   }

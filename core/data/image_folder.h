@@ -2,7 +2,9 @@
 // Image-folder datasets, Keras's flow_from_directory: root/<class>/<image>, one folder per
 // class, classes in sorted order. PNG, JPEG, BMP and GIF are decoded with stb_image
 // (libstb-dev) and resized to target_size (bilinear, antialiased). A file that cannot be
-// decoded is skipped, and the log says how many were and names the first.
+// decoded is skipped, and the log says how many were and names the first. Hidden folders
+// and files (.ipynb_checkpoints/, ._photo.png) are neither classes nor images
+// (core/data/listing.h).
 
 #include <string>
 #include <vector>

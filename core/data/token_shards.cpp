@@ -11,10 +11,13 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/hash.h"
+#include "core/json_input.h"
+#include "core/sniff.h"
 
 namespace fs = std::filesystem;
 
@@ -107,13 +110,9 @@ ShardManifest ShardManifest::read(const std::string& data_dir) {
   const std::string path = manifest_path(data_dir);
   std::ifstream in(path);
   if (!in) throw InputError("no prepared corpus in " + data_dir + " (" + path + " is missing)");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError("data manifest " + path + " is damaged: " + e.what());
-  }
-  return from_json(j, path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return from_json(parse_json_input(text.str(), "data manifest " + path, "a JSON manifest"), path);
 }
 
 void ShardManifest::write(const std::string& data_dir) const {
@@ -156,11 +155,17 @@ TokenStream TokenStream::open(const std::string& data_dir, const std::string& sp
     if (f.tokens == 0) continue;
     const std::string path = (fs::path(data_dir) / f.path).string();
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw InputError("token shard missing or unreadable: " + path);
+    if (fd < 0) {
+      refuse_impostor(path, "a token shard");  // a dangling git-annex link
+      throw InputError("token shard missing or unreadable: " + path);
+    }
     struct stat st {};
     const size_t want = size_t(f.tokens) * size_t(mapped->width);
     if (fstat(fd, &st) != 0 || size_t(st.st_size) != want) {
       ::close(fd);
+      // Raw tokens have no signature, so a stand-in is looked for only once the size is
+      // wrong: then a Git LFS pointer or an HTML page is named for what it is.
+      refuse_impostor(path, "a token shard");
       throw InputError("token shard " + path +
                        " is truncated or damaged: " + std::to_string(st.st_size) +
                        " bytes, the manifest says " + std::to_string(want));

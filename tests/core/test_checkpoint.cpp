@@ -238,7 +238,7 @@ TEST_CASE("checkpoint loading refuses damaged files", "[checkpoint]") {
     std::ofstream(d / "state.json") << "{\"step\": 10,";
     const auto message = load_error(d.string());
     INFO(message);
-    CHECK(message.find((d / "state.json").string() + ": damaged JSON") == 0);
+    CHECK(message.find((d / "state.json").string() + ": invalid JSON") == 0);
     CHECK(message.find('\n') == std::string::npos);
   }
   {

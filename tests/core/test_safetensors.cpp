@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 #include "core/errors.h"
 #include "core/safetensors.h"
+#include "core/safetensors_layout.h"
 #include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -321,4 +323,69 @@ TEST_CASE("safetensors reader refuses damaged files", "[safetensors]") {
     write_raw(tmp.file("e.safetensors"), R"({"a":{"dtype":"F32","shape":[4]}})", f32x4);
     check("e.safetensors", "has no \"data_offsets\"");
   }
+  SECTION("a tensor named twice") {
+    // nlohmann would keep the second entry, and the first's bytes would belong to no one.
+    write_raw(tmp.file("2.safetensors"),
+              R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+              R"("a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+              f32x4);
+    check("2.safetensors", "damaged header: duplicate key 'a' in a JSON object");
+  }
+  SECTION("an empty file") {
+    std::ofstream(tmp.file("0.safetensors"));
+    check("0.safetensors", "an empty file, not a safetensors file");
+  }
+}
+
+TEST_CASE("safetensors reader names a stand-in saved under the name", "[safetensors]") {
+  TempDir tmp;
+  const auto check = [&](const std::string& name, const std::string& text,
+                         const std::string& expected) {
+    const auto path = tmp.file(name);
+    std::ofstream(path, std::ios::binary) << text;
+    CHECK(read_error(path) == path + ": " + expected);
+  };
+  // Without the name, the first 8 bytes of these read as a header of ~2.3e18 bytes.
+  check("lfs.safetensors",
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+        "size 1048576\n",
+        "a Git LFS pointer, not the file itself; run `git lfs pull`");
+  check("page.safetensors", "<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n",
+        "an HTML page, not a safetensors file");
+  check("s3.safetensors", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error></Error>",
+        "an XML document, not a safetensors file");
+  check("torch.safetensors", std::string("PK\x03\x04\x14\x00\x00\x00\x08\x00", 10),
+        "a zip archive, not a safetensors file");
+}
+
+TEST_CASE("safetensors header claims are checked before anything is allocated", "[safetensors]") {
+  // read_safetensors_layout reads through a callback: the largest read it asks for is the
+  // largest buffer it filled. A file of 100 bytes may claim 2^62 header bytes, or a
+  // tensor of 2^40 elements; neither may be read, nor allocated, before it is refused.
+  std::string file(100, ' ');
+  const uint64_t claim = uint64_t(1) << 62;
+  for (int i = 0; i < 8; ++i) file[i] = static_cast<char>(claim >> (8 * i));
+  uint64_t largest = 0;
+  const strata::ReadAt read_at = [&](uint64_t offset, uint64_t n, void* out) {
+    largest = std::max(largest, n);
+    if (offset > file.size() || n > file.size() - offset) return false;
+    std::memcpy(out, file.data() + offset, n);
+    return true;
+  };
+  CHECK_THROWS_WITH(strata::read_safetensors_layout("big", file.size(), read_at),
+                    Catch::Contains("header length is 4611686018427387904 bytes but the file "
+                                    "has only 92"));
+  CHECK(largest <= file.size());
+
+  std::string header = R"({"a":{"dtype":"F32","shape":[1048576,1048576],)"
+                       R"("data_offsets":[0,4398046511104]}})";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  file.assign(8, '\0');
+  for (int i = 0; i < 8; ++i) file[i] = static_cast<char>(uint64_t(header.size()) >> (8 * i));
+  file += header + std::string(16, '\0');
+  largest = 0;
+  CHECK_THROWS_WITH(strata::read_safetensors_layout("huge", file.size(), read_at),
+                    Catch::Contains("truncated: tensor 'a' ends at byte"));
+  CHECK(largest <= file.size());
 }

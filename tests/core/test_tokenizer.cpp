@@ -265,6 +265,43 @@ TEST_CASE("tokenizer refuses missing and damaged models", "[tokenizer]") {
   CHECK_THROWS_AS(Tokenizer::load(scratch()), InputError);  // a directory
 }
 
+TEST_CASE("tokenizer names a stand-in saved as the model", "[tokenizer]") {
+  const std::string pointer = scratch() + "/lfs.model";
+  std::ofstream(pointer, std::ios::binary)
+      << "version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 250000\n";
+  CHECK_THROWS_WITH(Tokenizer::load(pointer),
+                    pointer + ": a Git LFS pointer, not the file itself; run `git lfs pull`");
+  const std::string page = scratch() + "/page.model";
+  std::ofstream(page, std::ios::binary) << "<!doctype html>\n<html><body>404</body></html>";
+  CHECK_THROWS_WITH(Tokenizer::load(page), page + ": an HTML page, not a SentencePiece model");
+}
+
+TEST_CASE("tokenizer decodes a continuation with the space it starts with", "[tokenizer]") {
+  auto tok = Tokenizer::load(model_path());
+  const auto prompt = tok.encode("The quiet river");
+  // "the the the" encodes with a leading word piece ("\u2581the"), as a model would produce
+  // it after a word.
+  const auto more = tok.encode("the the the");
+  REQUIRE(tok.id_to_piece(more.front()).rfind("\xE2\x96\x81", 0) == 0);
+  CHECK(tok.decode(more) == "the the the");  // alone, the first space is dropped
+  CHECK(tok.decode_continuation(prompt, more) == " the the the");
+  CHECK("The quiet river" + tok.decode_continuation(prompt, more) == "The quiet river the the the");
+  // Piece by piece, each step returns all the new text so far, exactly.
+  std::vector<int> so_far;
+  for (int id : more) {
+    so_far.push_back(id);
+    std::vector<int> all = prompt;
+    all.insert(all.end(), so_far.begin(), so_far.end());
+    CHECK(tok.decode(prompt) + tok.decode_continuation(prompt, so_far) == tok.decode(all));
+  }
+  // A piece inside a word continues it without a space; no new ids, no new text.
+  const int er = tok.piece_to_id("er");
+  REQUIRE(er != tok.unk_id());
+  CHECK(tok.decode_continuation(tok.encode("The quiet riv"), {er}) == "er");
+  CHECK(tok.decode_continuation(prompt, {}).empty());
+  CHECK(tok.decode_continuation({}, more) == "the the the");
+}
+
 TEST_CASE("tokenizer training reports bad input", "[tokenizer]") {
   auto options = exact_options();
   std::string prefix = scratch() + "/bad";

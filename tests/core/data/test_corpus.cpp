@@ -152,6 +152,37 @@ TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
   CHECK(both.name == dir.path + "/a.txt, " + dir.path + "/sub/*.txt");
 }
 
+TEST_CASE("corpus: hidden files and folders are not documents", "[corpus]") {
+  TempDir dir("corpus");
+  dir.write("a.txt", "First document.");
+  dir.write("sub/b.txt", "Second document.");
+  dir.write(".ipynb_checkpoints/a-checkpoint.txt", "First document, an old copy.");
+  dir.write("sub/.git/description.txt", "Unnamed repository.");
+  dir.write("._a.txt", "AppleDouble");
+  dir.write("sub/.notes.jsonl", "{\"text\": \"a private note\"}\n");
+  const Corpus all = load_corpus(dir.path);
+  REQUIRE(all.documents.size() == 2);
+  CHECK(all.documents[0].id == "a.txt");
+  CHECK(all.documents[1].id == "b.txt");
+  // A glob's wildcards do not match them either; named explicitly, a hidden file is read.
+  CHECK(load_corpus(dir.path + "/*").documents.size() == 2);
+  CHECK(load_corpus(dir.path + "/._a.txt").documents.size() == 1);
+}
+
+TEST_CASE("corpus: pointers and repeated keys are refused, not read as text", "[corpus]") {
+  TempDir dir("corpus");
+  const auto pointer = dir.write(
+      "big.txt", "version https://git-lfs.github.com/spec/v1\noid sha256:abcd\nsize 99999\n");
+  CHECK(error_of({pointer}) ==
+        "corpus file " + pointer + ": a Git LFS pointer, not the file itself; run `git lfs pull`");
+  CHECK_THAT(error_of({dir.path}), Catch::Contains("a Git LFS pointer"));
+  const auto twice =
+      dir.write("twice.jsonl", "{\"text\": \"one\"}\n{\"text\": \"a\", \"text\": \"b\"}\n");
+  CHECK(error_of({twice}) == "corpus " + twice + ":2: duplicate key 'text' in a JSON object");
+  const auto lfs = dir.write("lfs.jsonl", "version https://git-lfs.github.com/spec/v1\n");
+  CHECK_THAT(error_of({lfs}), Catch::Contains("lfs.jsonl:1: a Git LFS pointer"));
+}
+
 TEST_CASE("corpus: one large .txt file is cut into parts so some of it is held out", "[corpus]") {
   TempDir dir("corpus");
   std::string text;

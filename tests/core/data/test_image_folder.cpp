@@ -84,6 +84,40 @@ TEST_CASE("image folder loads real PNGs by class and skips a corrupt file", "[da
   CHECK(data::image_folder_classes(f.root) == f.source.classes);
 }
 
+TEST_CASE("image folder skips hidden folders and files", "[data][image_folder]") {
+  // Jupyter leaves .ipynb_checkpoints/ beside the class folders, macOS ._name copies and
+  // .DS_Store beside the images. Taken for a class, a hidden folder shifts every label.
+  auto f = make_folder();
+  const fs::path root(f.root);
+  fs::create_directories(root / ".ipynb_checkpoints");
+  fs::copy_file(root / "Bag" / "0.png", root / ".ipynb_checkpoints" / "0-checkpoint.png");
+  fs::create_directories(root / "Sneaker" / ".thumbnails");
+  fs::copy_file(root / "Bag" / "1.png", root / "Sneaker" / ".thumbnails" / "1.png");
+  fs::copy_file(root / "Bag" / "2.png", root / "Trouser" / ".hidden.png");
+  std::ofstream(root / "Trouser" / "._0.png") << "\x00\x05\x16\x07 AppleDouble";
+  std::ofstream(root / ".DS_Store") << "Bud1";
+
+  data::ImageFolderOptions o;
+  o.target_size = {28, 28};
+  o.color_mode = "grayscale";
+  int64_t skipped = -1;
+  auto set = data::load_image_folder(f.root, o, &skipped);
+  CHECK(set.classes == f.source.classes);
+  CHECK(data::image_folder_classes(f.root) == f.source.classes);
+  CHECK(skipped == 1);  // broken.png only: the hidden ._0.png is not even tried
+  REQUIRE(set.images.sizes() == torch::IntArrayRef({12, 1, 28, 28}));
+  CHECK(torch::equal(set.labels, f.source.labels));
+  CHECK(torch::equal(set.images, f.source.images));
+
+  // Only hidden folders: no class at all.
+  const auto only_hidden = fs::temp_directory_path() / "strata_test_hidden_only_folder";
+  fs::remove_all(only_hidden);
+  fs::create_directories(only_hidden / ".git");
+  CHECK_THROWS_WITH(data::image_folder_classes(only_hidden.string()),
+                    Catch::Contains("no class folders"));
+  fs::remove_all(only_hidden);
+}
+
 TEST_CASE("image folder refuses a missing or empty root", "[data][image_folder]") {
   CHECK_THROWS_AS(data::load_image_folder("/nonexistent/strata"), InputError);
   auto empty = fs::temp_directory_path() / "strata_test_empty_folder";

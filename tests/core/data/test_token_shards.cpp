@@ -140,7 +140,26 @@ TEST_CASE("shards: damaged data directories are input errors", "[shards]") {
   fs::resize_file(fs::path(dir.path) / "train-00001.bin", 100);
   CHECK_THROWS_WITH(TokenStream::open(dir.path, "train"), Catch::Contains("truncated"));
   std::ofstream(fs::path(dir.path) / "manifest.json") << "{\"version\": 1, \"tok";
-  CHECK_THROWS_WITH(ShardManifest::read(dir.path), Catch::Contains("damaged"));
+  CHECK_THROWS_WITH(ShardManifest::read(dir.path), Catch::Contains("invalid JSON"));
+}
+
+TEST_CASE("shards: a stand-in shard or manifest is named for what it is", "[shards]") {
+  TempDir dir("shards");
+  make_data(dir.path);
+  const auto shard = (fs::path(dir.path) / "train-00001.bin").string();
+  std::ofstream(shard, std::ios::binary)
+      << "version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 400\n";
+  CHECK_THROWS_WITH(TokenStream::open(dir.path, "train"),
+                    shard + ": a Git LFS pointer, not the file itself; run `git lfs pull`");
+  std::ofstream(shard, std::ios::binary) << "<!DOCTYPE html><html><body>Not Found</body></html>";
+  CHECK_THROWS_WITH(TokenStream::open(dir.path, "train"),
+                    shard + ": an HTML page, not a token shard");
+
+  const auto manifest = (fs::path(dir.path) / "manifest.json").string();
+  std::ofstream(manifest) << "version https://git-lfs.github.com/spec/v1\noid sha256:0\n";
+  CHECK_THROWS_WITH(ShardManifest::read(dir.path), Catch::Contains("a Git LFS pointer"));
+  std::ofstream(manifest) << R"({"version": 1, "version": 2})";
+  CHECK_THROWS_WITH(ShardManifest::read(dir.path), Catch::Contains("duplicate key 'version'"));
 }
 
 TEST_CASE("shards: windows are shifted pairs, sampled from (seed, counter) alone", "[shards]") {
