@@ -22,6 +22,7 @@
 #include "core/objectives.h"
 #include "core/optim.h"
 #include "core/schedule.h"
+#include "core/trainer_state.h"
 
 namespace strata {
 
@@ -91,27 +92,6 @@ struct TrainerParts {
   std::string config_yaml;                                  // the resolved config
   std::function<void(const std::string& dir)> write_extra;  // e.g. tokenizer.model
   double peak_flops = 0.0;                                  // for MFU; 0: not reported
-};
-
-// Everything state.json holds. One to_json and one from_json, so that whatever is saved
-// is restored.
-struct TrainerState {
-  int64_t step = 0;      // optimizer steps taken
-  std::string cpu_rng;   // the CPU generator's state, hex
-  nlohmann::json data;   // the BatchSource's position (BatchSource::state())
-  double lr = 0.0;       // the rate of the last step
-  ScheduleOptions schedule;
-  int64_t total_steps = 0;
-  nlohmann::json optimizer = nlohmann::json::object();  // Optimizer::groups_json()
-  std::vector<std::string> frozen;                      // parameters not trained at `step`
-  nlohmann::json freeze_policy;                         // FreezePolicy::state(); null: none
-  double loss_sum = 0.0;  // the loss since the last metrics row, so a resumed run logs
-  int64_t loss_count = 0;  // the same rows
-  nlohmann::json metrics = nlohmann::json::object();  // eval rows so far, by step
-
-  nlohmann::json to_json() const;
-  // A missing or mistyped field is an InputError naming `where` and the field.
-  static TrainerState from_json(const nlohmann::json& j, const std::string& where);
 };
 
 class Trainer {

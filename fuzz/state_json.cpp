@@ -2,9 +2,9 @@
 //
 // The function under test is read_state() below: the parse load_checkpoint does
 // (core/checkpoint.cpp: parse_json_input, then "a JSON object"), followed by
-// trainer_state_from_json() (fuzz/trainer_state.h), which performs the reads of
-// Trainer::resume_from and of the data streams' load_state. fuzz/README.md says which
-// function that is and how it changes with TrainerState::from_json.
+// TrainerState::from_json (core/trainer_state.h), the one reader of state.json that a
+// resume uses. (The "data" entry goes on to the batch stream's load_state, which needs
+// LibTorch and is not fuzzed here.)
 //
 // Contract: a damaged state.json is an InputError naming it; any other exception, a
 // crash or a hang is a finding.
@@ -15,7 +15,7 @@
 
 #include "core/errors.h"
 #include "core/json_input.h"
-#include "fuzz/trainer_state.h"
+#include "core/trainer_state.h"
 
 namespace {
 
@@ -23,7 +23,7 @@ void read_state(const std::string& text) {
   const std::string where = "checkpoints/step-0000010/state.json";
   const nlohmann::json state = strata::parse_json_input(text, where, "a JSON file");
   if (!state.is_object()) throw strata::InputError(where + ": damaged: not a JSON object");
-  strata::fuzz::trainer_state_from_json(state, where);
+  strata::TrainerState::from_json(state, where);
 }
 
 }  // namespace

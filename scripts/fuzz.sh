@@ -30,9 +30,9 @@ FLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
 declare -A SOURCES=(
   [safetensors_layout]="core/safetensors_layout.cpp core/json_input.cpp core/sniff.cpp"
   [config]="core/config.cpp core/sniff.cpp"
-  [state_json]="core/json_input.cpp core/sniff.cpp"
+  [state_json]="core/json_input.cpp core/sniff.cpp core/trainer_state.cpp core/schedule.cpp core/config.cpp"
 )
-declare -A LIBS=([safetensors_layout]="-lfmt" [config]="-lyaml-cpp -lfmt" [state_json]="")
+declare -A LIBS=([safetensors_layout]="-lfmt" [config]="-lyaml-cpp -lfmt" [state_json]="-lyaml-cpp -lfmt")
 declare -A SEEDS=(
   [safetensors_layout]="tests/assets/*.safetensors"
   [config]="tests/assets/*.yaml configs/*/*.yaml"
