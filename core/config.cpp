@@ -5,12 +5,10 @@
 
 #include <algorithm>
 #include <fstream>
-#include <optional>
 #include <set>
 #include <sstream>
 
 #include "core/errors.h"
-#include "core/sniff.h"
 
 namespace strata::config {
 
@@ -20,9 +18,6 @@ struct Document::State {
   YAML::Node resolved;
   std::map<std::string, std::string> overrides;  // dotted path -> "a.b=c" as typed
   std::set<std::string> used;                     // dotted paths read by someone
-  // Dotted path -> 0-based line of its key in the file (a list item's own line), for
-  // messages; the tree itself is rebuilt (merge keys expanded) and carries no marks.
-  std::map<std::string, int> lines;
 };
 
 struct Reader::Impl {
@@ -84,186 +79,6 @@ std::string scalar_text(const YAML::Node& n) {
   return "nothing";
 }
 
-// Where a part of the YAML text came from, for messages: the config file, whose lines are
-// known, or one command line override.
-struct Origin {
-  std::string file;      // the config file's name, when the text is the file
-  std::string override;  // the override as typed, when the text is an override's value
-  std::string at(const YAML::Mark& mark) const {
-    if (!override.empty()) return fmt::format("command line override '{}'", override);
-    if (mark.line < 0) return file;
-    return fmt::format("{}:{}", file, mark.line + 1);
-  }
-};
-
-// The line (1-based, as text) where a second, non-empty YAML document starts, or "". A
-// reader of the first document would ignore it; an empty one (a trailing "---") holds
-// nothing to ignore.
-std::string second_document(const std::vector<YAML::Node>& documents) {
-  for (size_t i = 1; i < documents.size(); ++i) {
-    if (!documents[i].IsNull()) return std::to_string(std::max(0, documents[i].Mark().line) + 1);
-  }
-  return "";
-}
-
-// Plain `<<` is YAML's merge key; a quoted "<<" is an ordinary (and unknown) key.
-bool is_merge_key(const YAML::Node& key) { return key.Tag() == "?" && key.Scalar() == "<<"; }
-
-std::string child_path(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
-}
-
-// Rebuilds a parsed YAML tree into fresh nodes: expands merge keys (`<<: *defaults`,
-// `<<: [*a, *b]`), which yaml-cpp leaves as a key named "<<", and refuses what yaml-cpp
-// would let through quietly: a key given twice in one mapping (its Node API then reads
-// the first), a key that is a list or mapping, an alias that holds itself, and aliases
-// that expand beyond any config's size. The copy also shares no node between two places,
-// so an override of one place never shows through an alias at another.
-class Rebuilder {
- public:
-  Rebuilder(Origin origin, std::map<std::string, int>* lines)
-      : origin_(std::move(origin)), lines_(lines) {}
-
-  YAML::Node copy(const YAML::Node& n, const std::string& path) {
-    if (++nodes_ > kMaxNodes) {
-      fail(n.Mark(),
-           fmt::format("'{}' expands to more than {} values through aliases", path, kMaxNodes));
-    }
-    for (const auto& a : open_) {
-      if (a.is(n)) fail(n.Mark(), fmt::format("'{}' holds itself through an alias", path));
-    }
-    if (open_.size() >= kMaxDepth) {
-      fail(n.Mark(), fmt::format("'{}' is nested more than {} levels deep", path, kMaxDepth));
-    }
-    switch (n.Type()) {
-      case YAML::NodeType::Map:
-        return copy_map(n, path);
-      case YAML::NodeType::Sequence: {
-        open_.push_back(n);
-        YAML::Node out(YAML::NodeType::Sequence);
-        for (size_t i = 0; i < n.size(); ++i) {
-          const std::string item = child_path(path, std::to_string(i));
-          record(item, n[i].Mark());
-          out.push_back(copy(n[i], item));
-        }
-        open_.pop_back();
-        return out;
-      }
-      case YAML::NodeType::Scalar: {
-        YAML::Node out(n.Scalar());
-        out.SetTag(n.Tag());
-        return out;
-      }
-      case YAML::NodeType::Null:
-        return YAML::Node(YAML::NodeType::Null);
-      case YAML::NodeType::Undefined:
-        break;
-    }
-    return YAML::Node();
-  }
-
- private:
-  static constexpr size_t kMaxNodes = 100'000;  // configs hold hundreds
-  static constexpr size_t kMaxDepth = 200;
-
-  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& message) const {
-    throw InputError(fmt::format("{}: {}", origin_.at(mark), message));
-  }
-
-  [[noreturn]] void duplicate(const YAML::Mark& mark, const std::string& full,
-                              const YAML::Mark& first) const {
-    if (!origin_.override.empty() || first.line < 0) {
-      fail(mark, fmt::format("duplicate key '{}'", full));
-    }
-    fail(mark, fmt::format("duplicate key '{}' (first at line {})", full, first.line + 1));
-  }
-
-  void record(const std::string& path, const YAML::Mark& mark) {
-    if (lines_ != nullptr && mark.line >= 0) (*lines_)[path] = mark.line;
-  }
-
-  YAML::Node copy_map(const YAML::Node& n, const std::string& path) {
-    // Keys written in this mapping win over merged ones, wherever they stand.
-    std::map<std::string, YAML::Mark> own;
-    std::optional<YAML::Mark> merge;
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      const YAML::Node key = it->first;  // a copy: `it->` yields a temporary
-      if (!key.IsScalar()) {
-        fail(key.Mark().line >= 0 ? key.Mark() : n.Mark(),
-             fmt::format("a key in '{}' is {}; keys are names", path.empty() ? "the config" : path,
-                         key.IsNull() ? "null" : scalar_text(key)));
-      }
-      // A second `<<` is a duplicate key too; several sources merge as `<<: [*a, *b]`.
-      if (is_merge_key(key)) {
-        if (!merge) {
-          merge = key.Mark();
-          continue;
-        }
-        duplicate(key.Mark(), child_path(path, "<<"), *merge);
-      }
-      auto [first, fresh] = own.emplace(key.Scalar(), key.Mark());
-      if (!fresh) duplicate(key.Mark(), child_path(path, key.Scalar()), first->second);
-    }
-
-    open_.push_back(n);
-    YAML::Node out(YAML::NodeType::Map);
-    std::set<std::string> taken;
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      const YAML::Node key = it->first;
-      if (!is_merge_key(key)) {
-        const std::string full = child_path(path, key.Scalar());
-        record(full, key.Mark());
-        out[key.Scalar()] = copy(it->second, full);
-        taken.insert(key.Scalar());
-        continue;
-      }
-      // YAML's merge: each source's keys, unless written here or given by an earlier source.
-      const YAML::Node value = it->second;
-      std::vector<YAML::Node> sources;
-      if (value.IsMap()) {
-        sources.push_back(value);
-      } else if (value.IsSequence()) {
-        for (size_t i = 0; i < value.size(); ++i) sources.push_back(value[i]);
-      }
-      const bool all_maps =
-          !sources.empty() && std::all_of(sources.begin(), sources.end(),
-                                          [](const YAML::Node& s) { return s.IsMap(); });
-      if (!all_maps) {
-        fail(key.Mark(), fmt::format("merge key '<<' in '{}' needs a mapping or a list of "
-                                     "mappings, as in '<<: *defaults'",
-                                     path.empty() ? "the config" : path));
-      }
-      for (const auto& source : sources) {
-        std::map<std::string, int> source_lines;
-        Rebuilder inner(origin_, &source_lines);
-        inner.open_ = open_;
-        inner.nodes_ = nodes_;
-        const YAML::Node merged = inner.copy(source, path);
-        nodes_ = inner.nodes_;
-        for (auto m = merged.begin(); m != merged.end(); ++m) {
-          const std::string name = m->first.Scalar();
-          if (own.count(name) || !taken.insert(name).second) continue;
-          out[name] = m->second;
-          // The lines of the merged key and everything below it: where it was written.
-          const std::string full = child_path(path, name);
-          for (auto l = source_lines.lower_bound(full); l != source_lines.end(); ++l) {
-            if (l->first.compare(0, full.size(), full) != 0) break;  // past the prefix
-            const bool below = l->first.size() == full.size() || l->first[full.size()] == '.';
-            if (below && lines_ != nullptr) (*lines_)[l->first] = l->second;
-          }
-        }
-      }
-    }
-    open_.pop_back();
-    return out;
-  }
-
-  Origin origin_;
-  std::map<std::string, int>* lines_;
-  std::vector<YAML::Node> open_;  // the mappings and lists being copied, outermost first
-  size_t nodes_ = 0;
-};
-
 }  // namespace
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
@@ -283,56 +98,32 @@ Document Document::parse(const std::string& text, const std::string& name,
   Document d;
   d.state_ = std::make_shared<State>();
   d.state_->file = name;
-  // A stand-in (a Git LFS pointer, an HTML page) is named for what it is when the text
-  // does not make a config.
-  auto refuse_impostor_text = [&] {
-    const std::string impostor = describe_impostor(text.substr(0, 512), "a YAML config");
-    if (!impostor.empty()) throw InputError(fmt::format("{}: {}", name, impostor));
-  };
-  std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(text);
+    d.state_->tree = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    refuse_impostor_text();
-    throw InputError(fmt::format("{}: not valid YAML: {}", Origin{name, ""}.at(e.mark), e.msg));
+    throw InputError(fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg));
   }
-  const std::string second = second_document(documents);
-  if (!second.empty()) {
-    throw InputError(
-        fmt::format("{}:{}: a second YAML document; a config file holds one", name, second));
-  }
-  YAML::Node tree = documents.empty() ? YAML::Node() : documents.front();
-  if (!tree.IsDefined() || tree.IsNull()) tree = YAML::Node(YAML::NodeType::Map);
-  if (!tree.IsMap()) {
-    refuse_impostor_text();
+  if (d.state_->tree.IsNull()) d.state_->tree = YAML::Node(YAML::NodeType::Map);
+  if (!d.state_->tree.IsMap()) {
     throw InputError(fmt::format("{}: a config must be a YAML mapping of keys", name));
   }
-  d.state_->lines[""] = std::max(0, tree.Mark().line);
-  d.state_->tree = Rebuilder(Origin{name, ""}, &d.state_->lines).copy(tree, "");
   d.state_->resolved = YAML::Node(YAML::NodeType::Map);
-  // A later override of the same key wins, as on most command lines (datasize appends
-  // its own overrides after a stage's).
   for (const auto& o : overrides) {
     auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) {
       throw InputError(fmt::format("override '{}': expected key=value, as in model.n_layer=4", o));
     }
     std::string key = o.substr(0, eq);
-    std::vector<YAML::Node> values;
+    YAML::Node value;
     try {
-      values = YAML::LoadAll(o.substr(eq + 1));
+      value = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& e) {
       throw InputError(fmt::format("override '{}': value is not valid YAML: {}", o, e.msg));
     }
-    if (!second_document(values).empty()) {
-      throw InputError(fmt::format("override '{}': value holds a second YAML document", o));
-    }
-    YAML::Node value = values.empty() ? YAML::Node(YAML::NodeType::Null) : values.front();
     auto parts = split_path(key);
     if (std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); })) {
       throw InputError(fmt::format("override '{}': empty part in key '{}'", o, key));
     }
-    value = Rebuilder(Origin{name, o}, nullptr).copy(value, key);
     set_path(d.state_->tree, parts, value, fmt::format("override '{}'", o));
     d.state_->overrides[key] = o;
   }
@@ -403,18 +194,18 @@ std::string Reader::where(const std::string& key) const {
     auto dot = p.rfind('.');
     p = dot == std::string::npos ? "" : p.substr(0, dot);
   }
-  // The key's own line; for a key not in the file, the line of the mapping it belongs in.
-  if (!impl_->node.IsDefined()) return impl_->doc->file;
-  const auto& lines = impl_->doc->lines;
-  for (std::string p = full;;) {
-    if (auto it = lines.find(p); it != lines.end()) {
-      return fmt::format("{}:{}", impl_->doc->file, it->second + 1);
+  int line = -1;
+  if (impl_->node.IsMap()) {
+    for (auto it = impl_->node.begin(); it != impl_->node.end(); ++it) {
+      if (!key.empty() && it->first.Scalar() == key) {
+        line = it->first.Mark().line;
+        break;
+      }
     }
-    if (p.empty()) break;
-    auto dot = p.rfind('.');
-    p = dot == std::string::npos ? "" : p.substr(0, dot);
+    if (line < 0) line = impl_->node.Mark().line;
   }
-  return impl_->doc->file;
+  if (line < 0) return impl_->doc->file;
+  return fmt::format("{}:{}", impl_->doc->file, line + 1);
 }
 
 void Reader::fail(const std::string& key, const std::string& message) const {

@@ -7,14 +7,6 @@
 // naming the file, line, key path and the closest valid key. YAML stops here: nothing
 // below the config layer sees a YAML node, and nothing in this header includes yaml-cpp.
 //
-// Parsing refuses what yaml-cpp would reinterpret quietly: a key given twice in one
-// mapping ("config.yaml:42: duplicate key 'trainer.max_steps' (first at line 37)"), in the
-// file or inside an override's value; a second YAML document; a key that is a list or a
-// mapping; an alias that holds itself or expands beyond 100,000 values. Merge keys
-// (`<<: *defaults`, `<<: [*a, *b]`) are expanded as YAML 1.1 defines them: keys written in
-// the mapping win, then earlier sources; messages name the line a merged key was written
-// on. A Git LFS pointer or an HTML page given as a config is named as such.
-//
 // Every value read, defaults included, is recorded into the "resolved" tree, which is
 // written beside every checkpoint and results file.
 
