@@ -417,7 +417,7 @@ int64_t Grower::find_split(const Row* rows, int64_t n, int64_t known, std::vecto
         int(o_.threads > 1 && n * pool >= (int64_t(1) << 20) ? std::min<int64_t>(o_.threads, pool)
                                                              : 1);
     while (int(scratch_.size()) < workers) scratch_.emplace_back(K_);
-    std::vector<Candidate> found(size_t(workers));
+    std::vector<Candidate> found(static_cast<size_t>(workers));
     run_workers(workers, [&](int w) {
       for (int64_t j = w; j < pool; j += workers) {
         constant[j] = !evaluate(scratch_[w], F[known + j], rows, n, found[w]);
@@ -527,7 +527,7 @@ std::vector<int32_t> checked_labels(const torch::Tensor& y, int64_t N, int64_t K
   if (K < 1 || K > (int64_t(1) << 24)) throw InputError(fmt::format("{}: {} classes", who, K));
   auto yl = y.to(torch::kLong).contiguous();
   const int64_t* py = yl.data_ptr<int64_t>();
-  std::vector<int32_t> labels(size_t(N));
+  std::vector<int32_t> labels(static_cast<size_t>(N));
   for (int64_t i = 0; i < N; ++i) {
     const int64_t v = py[i];
     if (v < 0 || v >= K) throw InputError(fmt::format("{}: label {} outside [0, {})", who, v, K));
@@ -757,7 +757,7 @@ class ForestLearner : public Learner {
     const int workers = int(std::clamp<int64_t>(at::get_num_threads(), 1, T));
     run_workers(workers, [&](int) {
       Grower grower(data, labels, K_, g);
-      std::vector<int32_t> draws(size_t(N));
+      std::vector<int32_t> draws(static_cast<size_t>(N));
       std::vector<Row> rows;
       for (int64_t t; (t = next++) < T;) {
         Rng rng(splitmix64(splitmix64(seed) + uint64_t(t)));
