@@ -6,11 +6,13 @@
 //   logistic_regression          liblinear L2-regularised logistic regression, one-vs-rest
 //   linear_svm                   liblinear L2-loss linear SVM (scikit-learn's LinearSVC)
 //   xgboost                      XGBoost gradient-boosted trees (hist)
-//   random_forest                XGBoost random forest: one round of parallel trees
+//   xgboost_rf                   XGBoost random forest: one round of parallel trees
 //   decision_tree                Strata's own CART (Gini or entropy, histogram splits)
+//   random_forest                Strata's own forest of those trees (Breiman 2001), like
+//                                scikit-learn's RandomForestClassifier
 //
-// Each learner saves its library's own model file, model.<format()> in a checkpoint
-// (docs/architecture.md, "Checkpoint directory").
+// Each learner saves its library's own model file (Strata's JSON for its own trees),
+// model.<format()> in a checkpoint (docs/architecture.md, "Checkpoint directory").
 //
 // Hyperparameters come through Params, which a config mapping or one point of a
 // model-selection grid (models/classic/select.h) provides, so one read_options per learner

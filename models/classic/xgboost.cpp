@@ -1,7 +1,9 @@
-// xgboost and random_forest through XGBoost's C API (libxgboost-dev), "hist" trees,
-// multi:softprob over the classes. A random forest is XGBoost's own recipe: a single
-// round of n_estimators parallel trees, learning rate 1, rows sampled per tree and
-// features per split, deep trees.
+// xgboost and xgboost_rf through XGBoost's C API (libxgboost-dev), "hist" trees,
+// multi:softprob over the classes. xgboost_rf is XGBoost's own random-forest recipe: a
+// single round of n_estimators parallel trees (K regression trees each, one per class),
+// learning rate 1, rows sampled per tree and features per split, deep trees. It took 653 s
+// on Fashion-MNIST's pixels where scikit-learn's forest took 49 s; `random_forest` is
+// Strata's own (models/classic/tree.cpp).
 
 #include <fmt/format.h>
 #include <xgboost/c_api.h>
@@ -28,7 +30,7 @@ struct XgbOptions {
   double learning_rate = 0.3;
   double subsample = 1.0;
   double colsample_bytree = 1.0;
-  std::string max_features = "sqrt";  // random_forest: features tried per split (sqrt | share)
+  std::string max_features = "sqrt";  // xgboost_rf: features tried per split (sqrt | share)
   double min_child_weight = 1.0;
   double reg_lambda = 1.0;
   int64_t max_bin = 256;
@@ -86,7 +88,7 @@ class XgbLearner : public Learner {
     if (booster_) XGBoosterFree(booster_);
   }
 
-  std::string type() const override { return o_.forest ? "random_forest" : "xgboost"; }
+  std::string type() const override { return o_.forest ? "xgboost_rf" : "xgboost"; }
   std::string format() const override { return "json"; }
 
   nlohmann::json hyperparameters() const override {
@@ -188,7 +190,7 @@ class XgbLearner : public Learner {
 
 void register_xgboost_learners(LearnerRegistry& r) {
   for (bool forest : {false, true}) {
-    r.add(forest ? "random_forest" : "xgboost", [forest](Params& p) {
+    r.add(forest ? "xgboost_rf" : "xgboost", [forest](Params& p) {
       XgbOptions o;
       o.forest = forest;
       read_options(p, o);

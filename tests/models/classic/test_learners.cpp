@@ -10,6 +10,7 @@
 #include "models/classic/hog.h"
 #include "models/classic/learner.h"
 #include "models/classic/select.h"
+#include "models/classic/threads.h"
 
 using namespace strata;
 using namespace strata::classic;
@@ -107,8 +108,68 @@ TEST_CASE("xgboost learns the slice", "[classic][learner]") {
   CHECK(fit_and_round_trip("type: xgboost\nn_estimators: 10\nmax_depth: 3\nmax_bin: 32\n") > 0.65);
 }
 
-TEST_CASE("random_forest learns the slice", "[classic][learner]") {
-  CHECK(fit_and_round_trip("type: random_forest\nn_estimators: 10\nmax_depth: 10\nmax_bin: 32\n") > 0.6);
+TEST_CASE("xgboost_rf learns the slice", "[classic][learner]") {
+  CHECK(fit_and_round_trip("type: xgboost_rf\nn_estimators: 10\nmax_depth: 10\nmax_bin: 32\n") > 0.6);
+}
+
+TEST_CASE("random_forest learns the slice, beats one tree and is fixed by its seed", "[classic][learner]") {
+  // 30 trees of sqrt(D) features per node; one unpruned tree scores about 0.6 here.
+  const std::string yaml = "type: random_forest\nn_estimators: 30\n";
+  CHECK(fit_and_round_trip(yaml) > 0.75);
+  CHECK(fit_and_round_trip("type: random_forest\nn_estimators: 10\nmax_features: log2\n"
+                           "criterion: entropy\nmax_depth: 8\nbootstrap: false\n") > 0.65);
+  CHECK(fit_and_round_trip("type: random_forest\nn_estimators: 5\nmax_features: 0.5\n"
+                           "min_samples_leaf: 3\nmax_bins: 16\n") > 0.65);
+
+  // The same seed gives the same model file, whatever the thread count; another seed does not.
+  const auto& s = slice();
+  auto model_file = [&](uint64_t seed, int threads) {
+    IntraOpThreads scope(threads);
+    auto forest = make(yaml);
+    forest->fit(s.x_train, s.y_train, 10, seed);
+    const auto path = temp_path("forest_seed.json");
+    forest->save(path);
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto first = model_file(7, 2);
+  CHECK(model_file(7, 1) == first);
+  CHECK(model_file(8, 2) != first);
+}
+
+TEST_CASE("random_forest refuses a bad max_features and a damaged file", "[classic][learner]") {
+  CHECK_THROWS_WITH(make("type: random_forest\nmax_features: sqr\n"),
+                    Catch::Contains("learner.yaml:2") && Catch::Contains("'max_features' must be sqrt, log2"));
+  CHECK_THROWS_WITH(make("type: random_forest\nmax_features: 1.5\n"), Catch::Contains("max_features"));
+  CHECK_THROWS_WITH(make("type: random_forest\nmax_features: 0\n"), Catch::Contains("max_features"));
+  CHECK_THROWS_WITH(make("type: random_forest\nn_estimators: 0\n"), Catch::Contains("n_estimators"));
+  auto forest = make("type: random_forest\n");
+  CHECK_THROWS_AS(forest->load(temp_path("missing_forest.json")), InputError);
+  const auto path = temp_path("damaged_forest.json");
+  auto write = [&](const std::string& text) {
+    std::ofstream out(path);
+    out << text;
+  };
+  write(R"({"format": "strata-decision-tree", "n_features": 2, "n_classes": 2})");
+  CHECK_THROWS_WITH(forest->load(path), Catch::Contains("not a strata-random-forest"));
+  write(R"({"format": "strata-random-forest", "n_features": 2, "n_classes": 2, "trees": [)"
+        R"({"feature": [0, -1, -1], "threshold": [0.5, 0, 0], "left": [1, -1, -1], )"
+        R"("right": [2, -1, -1], "value": [0, 0, 1], "proba_node": [1], "proba": [0.5]}]})");
+  CHECK_THROWS_WITH(forest->load(path), Catch::Contains("damaged random forest model") &&
+                                           Catch::Contains("shares per proba_node"));
+  write(R"({"format": "strata-random-forest", "n_features": 2, "n_classes": 2, "trees": [)"
+        R"({"feature": [0, -1, -1], "threshold": [0.5, 0, 0], "left": [1, -1, -1], )"
+        R"("right": [2, -1, -1], "value": [0, 0, 1], "proba_node": [0], "proba": [0.5, 0.5]}]})");
+  CHECK_THROWS_WITH(forest->load(path), Catch::Contains("proba_node 0 is not a leaf"));
+  write("{\"format\": \"strata-random-forest\", \"n_features\": 2, \"trees\": [");
+  CHECK_THROWS_AS(forest->load(path), InputError);
+  // A well-formed one: a stump whose right leaf holds both classes.
+  write(R"({"format": "strata-random-forest", "n_features": 1, "n_classes": 2, "trees": [)"
+        R"({"feature": [0, -1, -1], "threshold": [0.5, 0, 0], "left": [1, -1, -1], )"
+        R"("right": [2, -1, -1], "value": [0, 0, 1], "proba_node": [2], "proba": [0.25, 0.75]}]})");
+  forest->load(path);
+  CHECK(torch::equal(forest->predict(torch::tensor({0.f, 1.f}).view({2, 1})),
+                     torch::tensor({0, 1}, torch::kLong)));
 }
 
 TEST_CASE("decision_tree learns the slice and depth limits it", "[classic][learner]") {
