@@ -343,7 +343,11 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
     }
     case OutputType::kGenerateUntil: {
       std::vector<FilterPipeline> pipelines = cfg.filters;
-      if (pipelines.empty()) pipelines.push_back({"none", {{"take_first"}}});
+      if (pipelines.empty()) {  // the harness's default pipeline: "none", take the first
+        FilterStep first;
+        first.function = "take_first";
+        pipelines.push_back(FilterPipeline{"none", {first}});
+      }
       for (size_t i = 0; i < n; ++i) {
         auto gen = generate_until(model, codec, prompts[i], cfg.generation, options.seed + i);
         truncated[i] = gen.truncated;

@@ -128,7 +128,8 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   } else {
     r.read("tag", c.tag);
   }
-  r.read_choice("dataset_path", c.dataset_path, {"", "json", "csv"});
+  if (r.has("dataset_path")) r.read_choice("dataset_path", c.dataset_path, {"json", "csv"});
+  else r.skip("dataset_path");
   if (r.has("dataset_name")) r.fail("dataset_name", "is for Hugging Face hub datasets; use "
                                                     "dataset_path: json|csv with data_files");
   r.skip("dataset_name");
@@ -190,6 +191,14 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   for (const auto& key : meta.keys()) meta.skip(key);  // free-form in the harness
   meta.finish();
   r.finish();
+}
+
+MetricSpec metric(const std::string& name, const std::string& aggregation, bool higher_is_better) {
+  MetricSpec m;
+  m.metric = name;
+  m.aggregation = aggregation;
+  m.higher_is_better = higher_is_better;
+  return m;
 }
 
 std::string first_line_error(const std::string& path, size_t line, const std::string& what) {
@@ -278,13 +287,13 @@ TaskConfig load_task_config(const std::string& path) {
   if (c.metrics.empty()) {
     switch (c.output_type) {
       case OutputType::kLoglikelihood:
-        c.metrics = {{"perplexity", "perplexity", false}, {"acc", "mean", true}};
+        c.metrics = {metric("perplexity", "perplexity", false), metric("acc", "mean", true)};
         break;
       case OutputType::kMultipleChoice:
-        c.metrics = {{"acc", "mean", true}, {"acc_norm", "mean", true}};
+        c.metrics = {metric("acc", "mean", true), metric("acc_norm", "mean", true)};
         break;
       case OutputType::kGenerateUntil:
-        c.metrics = {{"exact_match", "mean", true}};
+        c.metrics = {metric("exact_match", "mean", true)};
         break;
     }
   }

@@ -188,7 +188,7 @@ std::vector<Tok> lex(const std::string& s) {
       std::string op(1, c);
       for (const char* t : two)
         if (s.compare(i, 2, t) == 0) op = t;
-      if (std::string("+-*/%~<>()[].,|:=").find(c) == std::string::npos) {
+      if (op.size() == 1 && std::string("+-*/%~<>()[].,|:=").find(c) == std::string::npos) {
         throw TemplateError(fmt::format("unexpected '{}' in '{}'", c, s));
       }
       out.push_back({Tok::kOp, op});
@@ -565,11 +565,11 @@ json apply_filter(const std::string& name, const Val& self, const std::vector<js
   }
   if (name == "title") {
     std::string s = python_str(v);
-    bool start = true;
+    bool start = true;  // jinja2 starts a word after whitespace or one of -([{<
     for (auto& c : s) {
-      bool alpha = std::isalpha(static_cast<unsigned char>(c)) != 0;
-      c = char(start ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
-      start = !alpha;
+      auto u = static_cast<unsigned char>(c);
+      c = char(start ? std::toupper(u) : std::tolower(u));
+      start = std::isspace(u) || std::string("-([{<").find(c) != std::string::npos;
     }
     return s;
   }

@@ -55,7 +55,7 @@ TEMPLATES = [
     "{{'42' | int + 1}} {{ratio | int}} {{'x' | int}}",
     "{{choices | length}} {{sentence | length}}",
     "{{choices | first}} {{choices | last}}",
-    "{{sentence | capitalize}} {{words | title}}",
+    "{{sentence | capitalize}} {{words | title}} {{sentence | title}}",
     "{% if flag %}yes{% else %}no{% endif %}",
     "{% if empty %}yes{% else %}no{% endif %}",
     "{% if answer > 3 %}big{% elif answer > 1 %}mid{% else %}small{% endif %}",

@@ -58,6 +58,21 @@ std::string brute_greedy(GPT& model, const std::string& ctx, int64_t n) {
   return out;
 }
 
+MetricSpec spec(const std::string& metric, const std::string& aggregation = "mean") {
+  MetricSpec m;
+  m.metric = metric;
+  m.aggregation = aggregation;
+  m.higher_is_better = metric != "perplexity";
+  return m;
+}
+
+FilterStep step(const std::string& function, const std::string& pattern = "") {
+  FilterStep s;
+  s.function = function;
+  if (!pattern.empty()) s.regex_pattern = pattern;
+  return s;
+}
+
 Task make_task(OutputType type, std::vector<json> docs) {
   TaskConfig c;
   c.task = "t";
@@ -69,11 +84,11 @@ Task make_task(OutputType type, std::vector<json> docs) {
   if (type == OutputType::kMultipleChoice) {
     c.doc_to_choice = "choices";
     c.doc_to_target = "label";
-    c.metrics = {{"acc", "mean", true}, {"acc_norm", "mean", true}};
+    c.metrics = {spec("acc"), spec("acc_norm")};
   } else if (type == OutputType::kLoglikelihood) {
-    c.metrics = {{"perplexity", "perplexity", false}, {"acc", "mean", true}};
+    c.metrics = {spec("perplexity", "perplexity"), spec("acc")};
   } else {
-    c.metrics = {{"exact_match", "mean", true}};
+    c.metrics = {spec("exact_match")};
     c.generation.until = {"\n\n"};
     c.generation.max_gen_toks = 3;
   }
@@ -97,15 +112,17 @@ TEST_CASE("metrics: mean_stderr and perplexity as the harness defines them", "[t
 }
 
 TEST_CASE("metrics: exact_match options and filters", "[tasks][metrics]") {
-  MetricSpec plain{"exact_match"};
+  MetricSpec plain = spec("exact_match");
   CHECK(exact_match("Paris", "Paris", plain) == 1.0);
   CHECK(exact_match("paris", "Paris", plain) == 0.0);
-  MetricSpec loose{"exact_match", "mean", true, true, true, {"^the "}};
+  MetricSpec loose = plain;
+  loose.ignore_case = loose.ignore_punctuation = true;
+  loose.regexes_to_ignore = {"^the "};
   CHECK(exact_match("the paris!", "Paris", loose) == 1.0);
-  FilterPipeline p{"get", {{"remove_whitespace"}, {"regex", R"(answer is (\d+))"}, {"take_first"}}};
+  FilterPipeline p{"get", {step("remove_whitespace"), step("regex", R"(answer is (\d+))"), step("take_first")}};
   CHECK(apply_filters(p, {"  so the answer is 42.", "x"}) == std::vector<std::string>{"42"});
   CHECK(apply_filters(p, {"no number"}) == std::vector<std::string>{"[invalid]"});
-  FilterPipeline ws{"ws", {{"remove_whitespace"}}};
+  FilterPipeline ws{"ws", {step("remove_whitespace")}};
   CHECK(apply_filters(ws, {"\n  a b "}) == std::vector<std::string>{"a b "});
 }
 
@@ -173,11 +190,11 @@ TEST_CASE("evaluate_task: each output type against hand-computed metrics", "[tas
     for (const auto& d : docs) {
       std::vector<double> lls, normed;
       for (const auto& c : d["choices"]) {
-        auto pair = encode_pair(*codec, d["q"], " " + c.get<std::string>());
+        auto pair = encode_pair(*codec, d["q"].get<std::string>(), " " + c.get<std::string>());
         lls.push_back(brute_force(model, pair.context, pair.continuation).first);
         normed.push_back(lls.back() / double(c.get<std::string>().size()));
       }
-      int64_t gold = d["label"];
+      int64_t gold = d["label"].get<int64_t>();
       acc.push_back(std::max_element(lls.begin(), lls.end()) - lls.begin() == gold);
       acc_norm.push_back(std::max_element(normed.begin(), normed.end()) - normed.begin() == gold);
     }
@@ -195,7 +212,7 @@ TEST_CASE("evaluate_task: each output type against hand-computed metrics", "[tas
     auto r = evaluate_task(task, lm, *codec, o);
     std::vector<double> lls, greedy;
     for (const auto& d : docs) {
-      auto [lp, g] = brute_force(model, bytes(d["q"]), bytes(" " + d["a"].get<std::string>()));
+      auto [lp, g] = brute_force(model, bytes(d["q"].get<std::string>()), bytes(" " + d["a"].get<std::string>()));
       lls.push_back(lp);
       greedy.push_back(g);
     }
