@@ -228,6 +228,12 @@ void Reader::require(const std::string& key) const {
   }
 }
 
+std::string Reader::tag(const std::string& key) const {
+  if (!impl_->node.IsMap() || !impl_->node[key].IsDefined()) return "";
+  const std::string t = impl_->node[key].Tag();
+  return t == "?" || t == "!" ? "" : t;  // yaml-cpp's marks for plain and quoted scalars
+}
+
 std::vector<std::string> Reader::keys() const {
   std::vector<std::string> out;
   if (impl_->node.IsMap()) {

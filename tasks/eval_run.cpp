@@ -1,0 +1,220 @@
+#include "tasks/eval_run.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+#include "core/run.h"
+#include "models/load.h"
+
+namespace strata::tasks {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+void read_options(config::Reader& r, EvalRunOptions& o) {
+  auto rel = [&](std::string& path) {
+    if (!path.empty() && !fs::path(path).is_absolute()) {
+      path = (fs::path(r.source_file()).parent_path() / path).lexically_normal().string();
+    }
+  };
+  r.read("model", o.model);
+  rel(o.model);
+  if (r.has("tasks") && !r.is_list("tasks")) {
+    std::string one;
+    r.read("tasks", one);
+    o.tasks = {one};
+  } else {
+    r.read("tasks", o.tasks);
+  }
+  for (auto& t : o.tasks) {  // a path is relative to the file; a name stays a name
+    if (t.find('/') != std::string::npos || fs::path(t).extension() == ".yaml") rel(t);
+  }
+  r.read("num_fewshot", o.num_fewshot, config::Range::at_least(-1));
+  r.read("limit", o.limit, config::Range::non_negative());
+  r.read("batch_size", o.batch_size, config::Range::at_least(1));
+  int64_t seed = int64_t(o.seed);
+  r.read("seed", seed, config::Range::non_negative());
+  o.seed = uint64_t(seed);
+  r.read("out", o.out);
+  rel(o.out);
+  r.read("threads", o.threads, config::Range::non_negative());
+  r.read("task_dir", o.task_dir);
+  r.finish();
+}
+
+json results_json(const std::vector<TaskResult>& results, const RunInfo& info) {
+  json j;
+  j["results"] = json::object();
+  for (const auto& r : results) {
+    json row = {{"alias", r.task}};
+    for (const auto& m : r.metrics) {
+      row[m.metric + "," + m.filter] = m.value;
+      if (std::isnan(m.stderr_value)) row[m.metric + "_stderr," + m.filter] = "N/A";
+      else row[m.metric + "_stderr," + m.filter] = m.stderr_value;
+    }
+    j["results"][r.task] = row;
+    j["group_subtasks"][r.task] = json::array();
+    j["configs"][r.task] = r.config;
+    j["versions"][r.task] = r.version;
+    j["n-shot"][r.task] = r.num_fewshot;
+    json hib = json::object();
+    for (const auto& m : r.metrics) hib[m.metric] = m.higher_is_better;
+    j["higher_is_better"][r.task] = hib;
+    j["n-samples"][r.task] = {{"original", r.n_original}, {"effective", r.n_effective}};
+    j["left_truncated"][r.task] = r.truncated;
+  }
+  j["config"] = {{"model", info.model},
+                 {"model_num_parameters", info.model_num_parameters},
+                 {"seed", info.seed},
+                 {"fewshot_seed", info.seed},
+                 {"batch_size", info.batch_size},
+                 {"limit", info.limit > 0 ? json(info.limit) : json()}};
+  j["git_hash"] = info.git_hash;
+  j["date"] = info.date;
+  return j;
+}
+
+std::string results_table(const std::vector<TaskResult>& results) {
+  std::vector<std::vector<std::string>> rows = {
+      {"Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"}};
+  for (const auto& r : results) {
+    bool first = true;
+    for (const auto& m : r.metrics) {
+      rows.push_back({first ? r.task : "", first ? fmt::format("{:g}", r.version) : "", m.filter,
+                      first ? std::to_string(r.num_fewshot) : "", m.metric,
+                      m.higher_is_better ? "↑" : "↓", fmt::format("{:.4f}", m.value), "±",
+                      std::isnan(m.stderr_value) ? "N/A" : fmt::format("{:.4f}", m.stderr_value)});
+      first = false;
+    }
+  }
+  auto width = [](const std::string& s) {  // display columns: UTF-8 continuation bytes don't count
+    size_t w = 0;
+    for (unsigned char c : s) w += (c & 0xC0) != 0x80;
+    return w;
+  };
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], width(row[c]));
+  std::string out;
+  auto line = [&](const std::vector<std::string>& row) {
+    out += "|";
+    for (size_t c = 0; c < row.size(); ++c) {
+      bool right = c == 6 || c == 8 || c == 3;
+      std::string pad(widths[c] - width(row[c]), ' ');
+      out += right ? pad + row[c] : row[c] + pad;
+      out += "|";
+    }
+    out += "\n";
+  };
+  line(rows[0]);
+  out += "|";
+  for (size_t c = 0; c < widths.size(); ++c) {
+    bool right = c == 6 || c == 8 || c == 3;
+    out += std::string(std::max<size_t>(1, widths[c]) - (right ? 1 : 0), '-') + (right ? ":" : "") + "|";
+  }
+  out += "\n";
+  for (size_t i = 1; i < rows.size(); ++i) line(rows[i]);
+  return out;
+}
+
+namespace {
+
+std::string git_hash() {
+  FILE* p = popen("git rev-parse --short HEAD 2>/dev/null", "r");
+  if (p == nullptr) return "";
+  char buf[64] = {0};
+  std::string out;
+  if (fgets(buf, sizeof(buf), p) != nullptr) out = buf;
+  pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string timestamp() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string run_eval(const EvalRunOptions& o) {
+  if (o.model.empty()) throw InputError("--model: a checkpoint or run directory is needed");
+  if (o.tasks.empty()) throw InputError("--task: name at least one task (a name or a .yaml path)");
+  if (o.batch_size < 1) throw InputError("--batch-size: must be at least 1");
+  at::set_num_threads(int(o.threads > 0 ? o.threads : usable_cores()));
+  // Tasks first: a typo in a task file should not wait for a checkpoint to load.
+  std::vector<Task> tasks;
+  for (const auto& t : o.tasks) tasks.push_back(Task::load(find_task_file(t, o.task_dir)));
+
+  auto loaded = models::load_network(o.model, torch::kCPU);
+  CausalLM* lm = loaded.network->causal_lm();
+  if (lm == nullptr) {
+    throw InputError(fmt::format("{}: eval needs a causal LM checkpoint, this one is '{}'",
+                                 loaded.checkpoint_dir, loaded.type));
+  }
+  if (loaded.tokenizer_path.empty()) {
+    throw InputError(fmt::format("{}: no tokenizer.model in the checkpoint", loaded.checkpoint_dir));
+  }
+  loaded.network->eval();
+  auto codec = tokenizer_codec(Tokenizer::load(loaded.tokenizer_path));
+
+  EvalOptions eo;
+  eo.num_fewshot = o.num_fewshot;
+  eo.limit = o.limit;
+  eo.batch_size = o.batch_size;
+  eo.seed = o.seed;
+  std::vector<TaskResult> results;
+  for (const auto& t : tasks) {
+    std::fprintf(stderr, "eval: %s (%zu documents)\n", t.name().c_str(), t.eval_docs().size());
+    results.push_back(evaluate_task(t, *lm, *codec, eo));
+  }
+
+  RunInfo info;
+  info.model = loaded.checkpoint_dir;
+  for (const auto& p : loaded.network->parameters()) info.model_num_parameters += p.numel();
+  info.seed = o.seed;
+  info.batch_size = o.batch_size;
+  info.limit = o.limit;
+  info.git_hash = git_hash();
+  info.date = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+
+  std::string out = o.out;
+  if (out.empty()) {
+    // Beside the checkpoint: in the run directory when given one, so pruning old
+    // checkpoints never removes the results.
+    fs::path base = fs::is_directory(fs::path(o.model) / "checkpoints") ? fs::path(o.model)
+                                                                         : fs::path(loaded.checkpoint_dir);
+    out = (base / "eval" / (timestamp() + ".json")).string();
+  }
+  if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
+  {
+    std::ofstream f(out + ".tmp");
+    if (!f) throw InputError(fmt::format("--out {}: cannot write", out));
+    f << results_json(results, info).dump(2) << "\n";
+  }
+  fs::rename(out + ".tmp", out);
+
+  std::printf("%s", results_table(results).c_str());
+  for (const auto& r : results) {
+    if (r.truncated > 0) {
+      std::printf("%s: %lld of %lld prompts were cut on the left to fit the model's context\n",
+                  r.task.c_str(), static_cast<long long>(r.truncated),
+                  static_cast<long long>(r.n_effective));
+    }
+  }
+  std::printf("wrote %s\n", out.c_str());
+  return out;
+}
+
+}  // namespace strata::tasks

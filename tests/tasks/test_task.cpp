@@ -1,0 +1,187 @@
+// Task YAML (include, strict keys, refused Python keys), documents and few-shot prompts.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include "core/errors.h"
+#include "tasks/task.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+using namespace strata::tasks;
+using json = nlohmann::json;
+using strata::InputError;
+using strata::testing::TempDir;
+
+namespace {
+
+std::string asset(const std::string& name) {
+  return strata::testing::source_dir() + "/tests/assets/tasks/" + name;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A task over `n` documents {"q": "question i", "a": "answer i"} in one split.
+Task numbered_task(size_t n, const std::string& sampler, bool same_split) {
+  TaskConfig c;
+  c.task = "numbered";
+  c.file = "numbered.yaml";
+  c.test_split = "test";
+  c.training_split = same_split ? "" : "train";
+  c.doc_to_text = "Q: {{q}}";
+  c.doc_to_target = "{{a}}";
+  c.sampler = sampler;
+  c.description = "Answer.\n\n";
+  Task t(c);
+  std::vector<json> docs, train;
+  for (size_t i = 0; i < n; ++i) {
+    docs.push_back({{"q", "question " + std::to_string(i)}, {"a", "answer " + std::to_string(i)}});
+    train.push_back({{"q", "shot " + std::to_string(i)}, {"a", "reply " + std::to_string(i)}});
+  }
+  t.set_split("test", docs);
+  if (!same_split) t.set_split("train", train);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("task yaml: include, defaults and resolved paths", "[tasks]") {
+  auto c = load_task_config(asset("tiny_mc.yaml"));
+  CHECK(c.task == "tiny_mc");
+  CHECK(c.output_type == OutputType::kMultipleChoice);
+  CHECK(c.doc_to_text == "{{text}}");  // from the included base
+  CHECK(c.doc_to_target == "label");   // overridden
+  CHECK(c.target_delimiter == " ");
+  CHECK(c.fewshot_delimiter == "\n\n");
+  CHECK(c.version == 2.0);
+  CHECK(c.data_files.at("test") == asset("tiny.jsonl"));
+  REQUIRE(c.metrics.size() == 2);  // the harness's multiple_choice defaults
+  CHECK(c.metrics[0].metric == "acc");
+  CHECK(c.metrics[1].metric == "acc_norm");
+  auto g = load_task_config(asset("tiny_gen.yaml"));
+  CHECK(g.generation.until == std::vector<std::string>{"\n", "."});
+  CHECK(g.filters.at(0).name == "strict");
+  auto ll = load_task_config(asset("tiny_ll.yaml"));
+  CHECK(ll.metrics.at(0).metric == "perplexity");
+
+  auto t = Task::load(asset("tiny_mc.yaml"));
+  CHECK(t.eval_docs().size() == 6);
+  CHECK(t.fewshot_docs().size() == 3);
+  CHECK(t.doc_to_choice(t.eval_docs()[1], "d") == std::vector<std::string>{"apples", "States", "clouds"});
+  CHECK(t.doc_to_target(t.eval_docs()[1], "d").index == 1);
+  CHECK(t.target_text(t.eval_docs()[1], "d") == "States");
+}
+
+TEST_CASE("task yaml: Python keys, unknown keys and bad values are refused", "[tasks]") {
+  TempDir dir("tasks-yaml");
+  dir.write("data.jsonl", "{\"q\": \"x\", \"a\": \"y\"}\n");
+  const std::string head = "task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: data.jsonl\n"
+                           "test_split: train\ndoc_to_text: q\ndoc_to_target: a\n";
+  auto fn = dir.write("fn.yaml", head + "process_docs: !function utils.process\n");
+  auto msg = error_of([&] { load_task_config(fn); });
+  CHECK(msg.find("process_docs") != std::string::npos);
+  auto fn2 = dir.write("fn2.yaml", head + "doc_to_choice: !function utils.choices\n");
+  msg = error_of([&] { load_task_config(fn2); });
+  CHECK(msg.find("!function") != std::string::npos);
+  CHECK(msg.find("fn2.yaml:8") != std::string::npos);
+  auto pr = dir.write("pr.yaml", head + "process_results: x\n");
+  CHECK(error_of([&] { load_task_config(pr); }).find("process_results") != std::string::npos);
+  auto typo = dir.write("typo.yaml", head + "num_fewshots: 2\n");
+  msg = error_of([&] { load_task_config(typo); });
+  CHECK(msg.find("typo.yaml:8") != std::string::npos);
+  CHECK(msg.find("did you mean 'num_fewshot'") != std::string::npos);
+  auto bad = dir.write("bad.yaml", head + "output_type: multiple_choise\n");
+  CHECK(error_of([&] { load_task_config(bad); }).find("multiple_choice") != std::string::npos);
+  auto ok = dir.write("ok.yaml", head);
+  auto t = Task::load(ok);  // a lone data file is the split "train"
+  CHECK(t.eval_docs().size() == 1);
+  CHECK(t.doc_to_text(t.eval_docs()[0], "d") == "x");  // a field name, not a template
+}
+
+TEST_CASE("task: a template naming a missing field names it, the file and the document", "[tasks]") {
+  TaskConfig c;
+  c.task = "t";
+  c.file = "my_task.yaml";
+  c.test_split = "test";
+  c.doc_to_text = "Q: {{questoin}}";
+  c.doc_to_target = "{{a}}";
+  Task t(c);
+  t.set_split("test", {json{{"question", "a"}, {"a", "b"}}, json{{"question", "c"}, {"a", "d"}},
+                       json{{"question", "e"}, {"a", "f"}}});
+  auto msg = error_of([&] { t.fewshot_context(2, 0, 1); });
+  CHECK(msg.find("questoin") != std::string::npos);
+  CHECK(msg.find("my_task.yaml") != std::string::npos);
+  CHECK(msg.find("document 2") != std::string::npos);
+}
+
+TEST_CASE("prompts: zero-, one- and few-shot, and the Input/Output form", "[tasks]") {
+  PromptFormat f{"Describe.\n\n", " ", "\n\n"};
+  CHECK(build_prompt(f, {}, "Q: x") == "Describe.\n\nQ: x");
+  CHECK(build_prompt(f, {{"Q: a", "b"}}, "Q: x") == "Describe.\n\nQ: a b\n\nQ: x");
+  CHECK(build_prompt(f, {{"Q: a", "b"}, {"Q: c", "d"}}, "Q: x") ==
+        "Describe.\n\nQ: a b\n\nQ: c d\n\nQ: x");
+  auto io = input_output_shot("cat dog", "cat dog");
+  CHECK(build_prompt({"", " ", "\n"}, {io}, input_output_shot("x").input) ==
+        "Input: cat dog\nOutput: cat dog\nInput: x\nOutput:");
+
+  auto t = numbered_task(5, "first_n", false);
+  CHECK(t.fewshot_context(3, 2, 0) ==
+        "Answer.\n\nQ: shot 0 reply 0\n\nQ: shot 1 reply 1\n\nQ: question 3");
+}
+
+TEST_CASE("few-shot sampling: seeded, and never the document itself", "[tasks]") {
+  auto t = numbered_task(12, "default", true);
+  std::set<std::vector<size_t>> distinct;
+  for (size_t d = 0; d < 12; ++d) {
+    auto a = t.fewshot_indices(d, 4, 7);
+    CHECK(a == t.fewshot_indices(d, 4, 7));  // same seed, same shots
+    CHECK(std::set<size_t>(a.begin(), a.end()).size() == 4);
+    CHECK(std::find(a.begin(), a.end(), d) == a.end());
+    distinct.insert(a);
+    // Every other document as a shot: still never itself.
+    auto all = t.fewshot_indices(d, 11, 7);
+    CHECK(std::find(all.begin(), all.end(), d) == all.end());
+    CHECK(t.fewshot_context(d, 4, 7) == t.fewshot_context(d, 4, 7));
+    CHECK(t.fewshot_context(d, 4, 7).find("question " + std::to_string(d) + " answer") ==
+          std::string::npos);
+  }
+  CHECK(distinct.size() > 6);  // random per document, not one fixed set
+  bool differs = false;
+  for (size_t d = 0; d < 12; ++d) differs = differs || t.fewshot_indices(d, 4, 7) != t.fewshot_indices(d, 4, 8);
+  CHECK(differs);
+  CHECK_THROWS_AS(t.fewshot_indices(0, 12, 7), InputError);  // only 11 others
+
+  auto first = numbered_task(6, "first_n", true);
+  CHECK(first.fewshot_indices(0, 2, 1) == std::vector<size_t>{1, 2});
+  CHECK(first.fewshot_indices(4, 2, 1) == std::vector<size_t>{0, 1});
+}
+
+TEST_CASE("documents: JSON Lines and CSV", "[tasks]") {
+  TempDir dir("tasks-docs");
+  auto csv = dir.write("d.csv", "q,a\n\"x, y\",\"say \"\"hi\"\"\"\nplain,\"two\nlines\"\n");
+  auto docs = read_documents("csv", csv);
+  REQUIRE(docs.size() == 2);
+  CHECK(docs[0]["q"] == "x, y");
+  CHECK(docs[0]["a"] == "say \"hi\"");
+  CHECK(docs[1]["a"] == "two\nlines");
+  auto bad = dir.write("d.jsonl", "{\"a\": 1}\n{oops\n");
+  auto msg = error_of([&] { read_documents("json", bad); });
+  CHECK(msg.find("d.jsonl:2") != std::string::npos);
+}
+
+TEST_CASE("task lookup by name", "[tasks]") {
+  CHECK(std::filesystem::equivalent(find_task_file("tiny_mc", asset("")), asset("tiny_mc.yaml")));
+  auto msg = error_of([&] { find_task_file("tiny_nc", asset("")); });
+  CHECK(msg.find("did you mean 'tiny_mc'") != std::string::npos);
+}
