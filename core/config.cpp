@@ -79,6 +79,102 @@ std::string scalar_text(const YAML::Node& n) {
   return "nothing";
 }
 
+// Checks one parsed YAML value, in document order: every mapping key is a plain name
+// that appears once (yaml-cpp keeps the first of two equal keys and drops the second
+// without a word), and YAML 1.1 merge keys (`<<: *defaults`, `<<: [*a, *b]`), which
+// yaml-cpp leaves as an ordinary key named "<<", are expanded here: the merged mappings'
+// entries are added where the mapping has no key of that name, earlier mappings winning.
+// Merged values keep their own marks, so errors about them name the anchor's lines.
+class TreeCheck {
+ public:
+  explicit TreeCheck(std::string file) : file_(std::move(file)) {}
+
+  void check(YAML::Node node, const std::string& path, int depth = 0) {
+    if (++visited_ > kMaxValues) {
+      throw InputError(fmt::format("{}: more than {} values once aliases are expanded", file_,
+                                   kMaxValues));
+    }
+    if (depth > kMaxDepth) {
+      throw InputError(fmt::format("{}:{}: nested deeper than {} levels at '{}'", file_,
+                                   node.Mark().line + 1, kMaxDepth, path));
+    }
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        check(node[i], fmt::format("{}[{}]", path, i), depth + 1);
+      }
+    } else if (node.IsMap()) {
+      check_map(node, path, depth);
+    }
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+  static constexpr long kMaxValues = 200000;
+
+  void check_map(YAML::Node map, const std::string& path, int depth) {
+    std::map<std::string, int> first_line;  // key -> line (1-based)
+    std::vector<YAML::Node> merged;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node& key = it->first;
+      const int line = key.Mark().line + 1;
+      if (!key.IsScalar()) {
+        throw InputError(fmt::format("{}:{}: a key in '{}' is {}; keys must be names", file_,
+                                     line, path.empty() ? "the top level" : path,
+                                     scalar_text(key)));
+      }
+      const std::string name = key.Scalar();
+      const std::string full = path.empty() ? name : path + "." + name;
+      if (name == "<<" && key.Tag() != "!") {  // a quoted "<<" is an ordinary key
+        add_merge_sources(it->second, full, line, merged);
+        continue;
+      }
+      auto [seen, inserted] = first_line.emplace(name, line);
+      if (!inserted) {
+        throw InputError(fmt::format("{}:{}: duplicate key '{}' (first at line {})", file_, line,
+                                     full, seen->second));
+      }
+      check(it->second, full, depth + 1);
+    }
+    if (merged.empty()) return;
+    map.remove("<<");
+    for (const auto& source : merged) {
+      for (auto it = source.begin(); it != source.end(); ++it) {
+        const std::string name = it->first.Scalar();
+        if (first_line.emplace(name, it->first.Mark().line + 1).second) {
+          map[it->first] = it->second;  // the key node itself: its line stays
+        }
+      }
+    }
+  }
+
+  // The mappings a merge key names: one mapping, or a list of them.
+  void add_merge_sources(YAML::Node value, const std::string& full, int line,
+                         std::vector<YAML::Node>& out) {
+    std::vector<YAML::Node> sources;
+    if (value.IsMap()) {
+      sources.push_back(value);
+    } else if (value.IsSequence()) {
+      for (size_t i = 0; i < value.size(); ++i) sources.push_back(value[i]);
+    }
+    if (sources.empty()) {
+      throw InputError(fmt::format(
+          "{}:{}: merge key '{}' must name a mapping or a list of mappings, not {}", file_,
+          line, full, scalar_text(value)));
+    }
+    for (auto& s : sources) {
+      if (!s.IsMap()) {
+        throw InputError(fmt::format("{}:{}: merge key '{}' names {}, not a mapping", file_,
+                                     line, full, scalar_text(s)));
+      }
+      check(s, full.substr(0, full.size() - 2) + "<merged>", 0);  // its own merges first
+      out.push_back(s);
+    }
+  }
+
+  std::string file_;
+  long visited_ = 0;
+};
+
 }  // namespace
 
 std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
@@ -107,6 +203,7 @@ Document Document::parse(const std::string& text, const std::string& name,
   if (!d.state_->tree.IsMap()) {
     throw InputError(fmt::format("{}: a config must be a YAML mapping of keys", name));
   }
+  TreeCheck(name).check(d.state_->tree, "");
   d.state_->resolved = YAML::Node(YAML::NodeType::Map);
   for (const auto& o : overrides) {
     auto eq = o.find('=');

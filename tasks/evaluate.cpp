@@ -205,7 +205,7 @@ std::vector<LoglikelihoodResult> loglikelihood_shared_context(
                             to_tensor(targets, width, -100).to(device), &cache);
   auto lp = scores.logprobs.to(torch::kCPU, torch::kDouble).sum(1);
   auto greedy = scores.greedy.to(torch::kCPU).all(1);
-  std::vector<LoglikelihoodResult> out(size_t(n));
+  std::vector<LoglikelihoodResult> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     out[size_t(i)].logprob = lp[i].item<double>();
     out[size_t(i)].greedy = greedy[i].item<bool>();

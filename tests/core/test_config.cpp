@@ -106,3 +106,62 @@ TEST_CASE("config defaults fill only what the user did not set", "[config]") {
   CHECK(o.dropout == 0.5);
   CHECK(o.type == "bert");
 }
+
+TEST_CASE("config refuses a duplicate key, naming both lines", "[config]") {
+  // yaml-cpp keeps the first of two equal keys; the second must not vanish silently.
+  const std::string yaml =
+      "model:\n"            // 1
+      "  n_layer: 2\n"      // 2
+      "  dropout: 0.1\n"    // 3
+      "  n_layer: 3\n";     // 4
+  CHECK(error_of(yaml) == "run.yaml:4: duplicate key 'model.n_layer' (first at line 2)");
+  CHECK(error_of("model: {n_layer: 2}\nmodel: {n_layer: 3}\n") ==
+        "run.yaml:2: duplicate key 'model' (first at line 1)");
+  // Inside a list item too.
+  auto e = error_of("model: {n_layer: 2}\nitems:\n  - {a: 1, a: 2}\n");
+  CHECK(e.find("duplicate key 'items[0].a'") != std::string::npos);
+  // Equal keys in different mappings are not duplicates.
+  CHECK(error_of("model: {n_layer: 2}\nother: {n_layer: 3}\n").find("duplicate") ==
+        std::string::npos);
+}
+
+TEST_CASE("config expands YAML merge keys; the mapping's own keys win", "[config]") {
+  const std::string yaml =
+      "defaults: &d {n_layer: 5, dropout: 0.5}\n"
+      "model:\n"
+      "  <<: *d\n"
+      "  dropout: 0.25\n";
+  auto doc = Document::parse(yaml, "run.yaml", {});
+  auto root = doc.root();
+  ModelOptions o;
+  read_model(root.child("model"), o);
+  CHECK(o.n_layer == 5);
+  CHECK(o.dropout == 0.25);
+  // A list of mappings: the earlier one wins.
+  auto doc2 = Document::parse("a: &a {n_layer: 6}\nb: &b {n_layer: 7, dropout: 0.5}\n"
+                              "model: {<<: [*a, *b]}\n",
+                              "run.yaml", {});
+  ModelOptions o2;
+  read_model(doc2.root().child("model"), o2);
+  CHECK(o2.n_layer == 6);
+  CHECK(o2.dropout == 0.5);
+  // A merged value that is wrong is reported at the anchor's line.
+  auto e = error_of("defaults: &d {n_layer: -1}\nmodel:\n  <<: *d\n");
+  CHECK(e.rfind("run.yaml:1:", 0) == 0);
+  CHECK(e.find("model.n_layer") != std::string::npos);
+  // Merging something that is not a mapping is refused.
+  CHECK(error_of("x: &x 3\nmodel:\n  <<: *x\n") ==
+        "run.yaml:3: merge key 'model.<<' must name a mapping or a list of mappings, not 3");
+}
+
+TEST_CASE("config refuses keys that are not names and alias bombs", "[config]") {
+  CHECK(error_of("? [a, b]\n: 1\n").find("keys must be names") != std::string::npos);
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'h'; ++c) {
+    const std::string p = std::string("*") + static_cast<char>(c - 1);
+    bomb += std::string(1, c) + ": &" + c + " [" + p;
+    for (int i = 1; i < 10; ++i) bomb += ", " + p;
+    bomb += "]\n";
+  }
+  CHECK(error_of(bomb).find("values once aliases are expanded") != std::string::npos);
+}
