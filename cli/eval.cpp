@@ -40,7 +40,11 @@ void add_eval_command(CLI::App& app) {
                               "results file; default eval/<timestamp>.json beside the checkpoint");
   auto* threads = cmd->add_option("--threads", args->options.threads,
                                   "CPU threads; 0 = every usable core");
-  cmd->callback([args, model, task, shots, limit, batch, seed, out, threads] {
+  auto* no_prefix = cmd->add_flag("--no-prefix-cache", "run the tokens every prompt starts with "
+                                  "(first_n shots) again for every request");
+  auto* no_share = cmd->add_flag("--no-shared-context", "score each multiple-choice choice with "
+                                 "its own copy of the context, batched across documents");
+  cmd->callback([args, model, task, shots, limit, batch, seed, out, threads, no_prefix, no_share] {
     tasks::EvalRunOptions o;
     if (!args->config.empty()) {  // the file first; flags given on the command line win
       auto doc = config::Document::load(args->config);
@@ -56,6 +60,8 @@ void add_eval_command(CLI::App& app) {
     if (seed->count()) o.seed = a.seed;
     if (out->count()) o.out = a.out;
     if (threads->count()) o.threads = a.threads;
+    if (no_prefix->count()) o.reuse_prefix = false;
+    if (no_share->count()) o.share_context = false;
     tasks::run_eval(o);
   });
 }

@@ -46,6 +46,8 @@ void read_options(config::Reader& r, EvalRunOptions& o) {
   rel(o.out);
   r.read("threads", o.threads, config::Range::non_negative());
   r.read("task_dir", o.task_dir);
+  r.read("reuse_prefix", o.reuse_prefix);
+  r.read("share_context", o.share_context);
   r.finish();
 }
 
@@ -78,6 +80,7 @@ json results_json(const std::vector<TaskResult>& results, const RunInfo& info) {
                  {"limit", info.limit > 0 ? json(info.limit) : json()}};
   j["git_hash"] = info.git_hash;
   j["date"] = info.date;
+  j["total_evaluation_time_seconds"] = fmt::format("{:.3f}", info.evaluation_seconds);
   return j;
 }
 
@@ -174,6 +177,9 @@ std::string run_eval(const EvalRunOptions& o) {
   eo.limit = o.limit;
   eo.batch_size = o.batch_size;
   eo.seed = o.seed;
+  eo.reuse_prefix = o.reuse_prefix;
+  eo.share_context = o.share_context;
+  const auto started = std::chrono::steady_clock::now();
   std::vector<TaskResult> results;
   for (const auto& t : tasks) {
     std::fprintf(stderr, "eval: %s (%zu documents)\n", t.name().c_str(), t.eval_docs().size());
@@ -181,6 +187,8 @@ std::string run_eval(const EvalRunOptions& o) {
   }
 
   RunInfo info;
+  info.evaluation_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   info.model = loaded.checkpoint_dir;
   for (const auto& p : loaded.network->parameters()) info.model_num_parameters += p.numel();
   info.seed = o.seed;

@@ -23,10 +23,12 @@ struct EvalRunOptions {
   std::string out;                 // "": eval/<timestamp>.json in the run directory
   int64_t threads = 0;             // 0: every usable core
   std::string task_dir = "configs/tasks";
+  bool reuse_prefix = true;   // EvalOptions::reuse_prefix
+  bool share_context = true;  // EvalOptions::share_context
 };
 
 // The keys of an eval CONFIG file: model, tasks, num_fewshot, limit, batch_size, seed, out,
-// threads, task_dir (relative paths against the file).
+// threads, task_dir, reuse_prefix, share_context (relative paths against the file).
 void read_options(config::Reader& r, EvalRunOptions& options);
 
 // What the results file says about the run besides the tasks.
@@ -38,6 +40,7 @@ struct RunInfo {
   int64_t limit = 0;  // 0 is written as null, as the harness writes no limit
   std::string git_hash;
   double date = 0;    // seconds since the epoch
+  double evaluation_seconds = 0;  // written as the harness's total_evaluation_time_seconds
 };
 
 // results[TASK]["acc,none"], ["acc_stderr,none"], n-shot, n-samples, versions, configs,

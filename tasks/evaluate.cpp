@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -101,71 +102,156 @@ EncodedPair encode_pair(const TextCodec& codec, std::string context, std::string
   return out;
 }
 
-// ---- loglikelihood ----------------------------------------------------------------------
+// ---- shared prefixes --------------------------------------------------------------------
 
-std::vector<LoglikelihoodResult> loglikelihood(CausalLM& model, const TextCodec& codec,
-                                               const std::vector<LoglikelihoodRequest>& requests,
-                                               int64_t batch_size) {
-  const int64_t max_len = model.context_length();
-  const auto device = model_device(model);
-  struct Prepared {
-    std::vector<int64_t> input;  // the window fed to the model
-    int64_t n_cont;              // scored positions, at the end of the window
-    bool truncated;
-  };
-  std::vector<Prepared> prepared;
-  for (const auto& r : requests) {
-    auto pair = encode_pair(codec, r.context, r.continuation);
-    std::vector<int64_t> full = pair.context;
-    full.insert(full.end(), pair.continuation.begin(), pair.continuation.end());
-    Prepared p;
-    p.truncated = int64_t(full.size()) > max_len + 1;
-    // The harness's (context + continuation)[-(max_length + 1):][:-1]: the last token is
-    // only ever a target.
-    size_t start = p.truncated ? full.size() - size_t(max_len + 1) : 0;
-    p.input.assign(full.begin() + int64_t(start), full.end());
-    p.n_cont = std::min<int64_t>(int64_t(pair.continuation.size()), int64_t(p.input.size()) - 1);
-    prepared.push_back(std::move(p));
+PrefixCache prefix_cache(CausalLM& model, std::vector<int64_t> tokens) {
+  PrefixCache p;
+  p.tokens = std::move(tokens);
+  if (p.tokens.empty()) return p;
+  torch::NoGradGuard no_grad;
+  p.cache = model.make_cache(1, int64_t(p.tokens.size()));
+  model.hidden_states(
+      to_tensor({p.tokens}, int64_t(p.tokens.size()), 0).to(model_device(model)), &p.cache);
+  return p;
+}
+
+namespace {
+
+// A cache of `rows` rows with room for `extra` positions after the prefix, each row a copy
+// of the prefix's keys and values.
+KVCache continue_from(CausalLM& model, const PrefixCache& prefix, int64_t rows, int64_t extra) {
+  const int64_t n = int64_t(prefix.tokens.size());
+  KVCache cache = model.make_cache(rows, n + extra);
+  for (size_t l = 0; l < cache.k.size(); ++l) {
+    cache.k[l].narrow(2, 0, n).copy_(prefix.cache.k[l].narrow(2, 0, n).expand({rows, -1, -1, -1}));
+    cache.v[l].narrow(2, 0, n).copy_(prefix.cache.v[l].narrow(2, 0, n).expand({rows, -1, -1, -1}));
   }
-  std::vector<size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), 0);
+  cache.length = n;
+  return cache;
+}
+
+// The longest run of tokens every sequence starts with, at most each one's size - keep.
+size_t common_prefix(const std::vector<const std::vector<int64_t>*>& seqs, size_t keep) {
+  if (seqs.empty()) return 0;
+  size_t n = seqs[0]->size();
+  for (const auto* s : seqs) n = std::min(n, s->size() < keep ? 0 : s->size() - keep);
+  for (size_t i = 0; i < n; ++i) {
+    for (const auto* s : seqs) {
+      if ((*s)[i] != (*seqs[0])[i]) return i;
+    }
+  }
+  return n;
+}
+
+bool starts_with(const std::vector<int64_t>& seq, const std::vector<int64_t>& prefix) {
+  return seq.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), seq.begin());
+}
+
+// A request as the model reads it: the window (context + continuation, cut on the left to
+// context_length + 1 tokens, as the harness's (context + continuation)[-(max_length + 1):]),
+// whose last n_cont tokens are scored. The last token is only ever a target.
+struct Window {
+  std::vector<int64_t> input;
+  int64_t n_cont = 0;
+  bool truncated = false;
+};
+
+Window make_window(const EncodedPair& pair, int64_t max_len) {
+  std::vector<int64_t> full = pair.context;
+  full.insert(full.end(), pair.continuation.begin(), pair.continuation.end());
+  Window w;
+  w.truncated = int64_t(full.size()) > max_len + 1;
+  const size_t start = w.truncated ? full.size() - size_t(max_len + 1) : 0;
+  w.input.assign(full.begin() + int64_t(start), full.end());
+  w.n_cont = std::min<int64_t>(int64_t(pair.continuation.size()), int64_t(w.input.size()) - 1);
+  return w;
+}
+
+// Scores windows that all start with the prefix's tokens: each row feeds the window after
+// the prefix but its last token, longest rows first, `batch_size` rows per forward.
+void score_windows(CausalLM& model, const std::vector<Window>& windows,
+                   const std::vector<size_t>& which, const PrefixCache& prefix,
+                   int64_t batch_size, std::vector<LoglikelihoodResult>& out) {
+  const auto device = model_device(model);
+  const size_t skip = prefix.tokens.size();
+  std::vector<size_t> order = which;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return prepared[a].input.size() > prepared[b].input.size();
+    return windows[a].input.size() > windows[b].input.size();
   });
-  std::vector<LoglikelihoodResult> out(requests.size());
   for (size_t first = 0; first < order.size(); first += size_t(batch_size)) {
-    size_t last = std::min(order.size(), first + size_t(batch_size));
+    const size_t last = std::min(order.size(), first + size_t(batch_size));
     std::vector<std::vector<int64_t>> tokens, targets;
     int64_t width = 0;
     for (size_t i = first; i < last; ++i) {
-      const auto& p = prepared[order[i]];
-      std::vector<int64_t> in(p.input.begin(), p.input.end() - 1);
+      const auto& w = windows[order[i]];
+      const size_t n = w.input.size();
+      std::vector<int64_t> in(w.input.begin() + int64_t(skip), w.input.end() - 1);
       std::vector<int64_t> tg(in.size(), -100);
-      for (int64_t k = int64_t(in.size()) - p.n_cont; k < int64_t(in.size()); ++k) {
-        tg[size_t(k)] = p.input[size_t(k) + 1];
-      }
+      for (size_t k = n - size_t(w.n_cont) - 1; k + 1 < n; ++k) tg[k - skip] = w.input[k + 1];
       width = std::max(width, int64_t(in.size()));
       tokens.push_back(std::move(in));
       targets.push_back(std::move(tg));
     }
+    const int64_t rows = int64_t(last - first);
     // Right padding: a causal model's earlier positions never see it, and it is not scored.
+    KVCache cache;
+    if (skip > 0) cache = continue_from(model, prefix, rows, width);
     auto scores = model.score(to_tensor(tokens, width, 0).to(device),
-                              to_tensor(targets, width, -100).to(device));
+                              to_tensor(targets, width, -100).to(device),
+                              skip > 0 ? &cache : nullptr);
     auto lp = scores.logprobs.to(torch::kCPU, torch::kDouble).sum(1);
     auto greedy = scores.greedy.to(torch::kCPU).all(1);
     for (size_t i = first; i < last; ++i) {
       auto& r = out[order[i]];
       r.logprob = lp[int64_t(i - first)].item<double>();
       r.greedy = greedy[int64_t(i - first)].item<bool>();
-      r.truncated = prepared[order[i]].truncated;
+      r.truncated = windows[order[i]].truncated;
     }
   }
+}
+
+}  // namespace
+
+// ---- loglikelihood ----------------------------------------------------------------------
+
+std::vector<LoglikelihoodResult> loglikelihood(CausalLM& model, const TextCodec& codec,
+                                               const std::vector<LoglikelihoodRequest>& requests,
+                                               int64_t batch_size, bool reuse_prefix) {
+  torch::NoGradGuard no_grad;
+  const int64_t max_len = model.context_length();
+  std::vector<Window> windows;
+  for (const auto& r : requests) {
+    windows.push_back(make_window(encode_pair(codec, r.context, r.continuation), max_len));
+  }
+  // Windows cut on the left share no prefix with the others; they are scored apart.
+  std::vector<size_t> whole, cut;
+  std::vector<const std::vector<int64_t>*> seqs;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    (windows[i].truncated ? cut : whole).push_back(i);
+  }
+  size_t shared = 0;
+  if (reuse_prefix && whole.size() > 1) {
+    // Each row keeps at least one fed token before its first scored target.
+    shared = windows[whole[0]].input.size();
+    for (size_t i : whole) {
+      const auto& w = windows[i];
+      shared = std::min(shared, w.input.size() - size_t(w.n_cont) - 1);
+      seqs.push_back(&w.input);
+    }
+    shared = std::min(shared, common_prefix(seqs, 0));
+  }
+  std::vector<LoglikelihoodResult> out(requests.size());
+  std::vector<int64_t> head;
+  if (shared > 0) head.assign(windows[whole[0]].input.begin(), windows[whole[0]].input.begin() + int64_t(shared));
+  score_windows(model, windows, whole, prefix_cache(model, std::move(head)), batch_size, out);
+  score_windows(model, windows, cut, PrefixCache{}, batch_size, out);
   return out;
 }
 
 std::vector<LoglikelihoodResult> loglikelihood_shared_context(
     CausalLM& model, const TextCodec& codec, const std::string& context,
-    const std::vector<std::string>& continuations) {
+    const std::vector<std::string>& continuations, const PrefixCache& prefix) {
+  torch::NoGradGuard no_grad;
   const int64_t max_len = model.context_length();
   std::vector<EncodedPair> pairs;
   bool cut = false;
@@ -178,17 +264,24 @@ std::vector<LoglikelihoodResult> loglikelihood_shared_context(
   if (cut || any_empty || continuations.empty()) {
     std::vector<LoglikelihoodRequest> requests;
     for (const auto& c : continuations) requests.push_back({context, c});
-    return loglikelihood(model, codec, requests, int64_t(std::max<size_t>(1, requests.size())));
+    return loglikelihood(model, codec, requests, int64_t(std::max<size_t>(1, requests.size())),
+                         false);
   }
   const auto device = model_device(model);
   const auto& ctx = pairs[0].context;  // encode(context) alone: the same for every choice
   const int64_t n = int64_t(continuations.size());
-  // The context but its last token goes through the model once; its last token leads
-  // every continuation's row, so its logits score each continuation's first token.
-  KVCache shared = model.make_cache(1, max_len);
-  if (ctx.size() > 1) {
-    torch::NoGradGuard no_grad;
-    std::vector<int64_t> head(ctx.begin(), ctx.end() - 1);
+  size_t max_cont = 0;
+  for (const auto& p : pairs) max_cont = std::max(max_cont, p.continuation.size());
+  // The context but its last token goes through the model once (after the prefix's cache,
+  // when the context starts with it); its last token leads every continuation's row, so
+  // its logits score each continuation's first token.
+  const bool use_prefix = !prefix.tokens.empty() && prefix.tokens.size() < ctx.size() &&
+                          starts_with(ctx, prefix.tokens);
+  const size_t skip = use_prefix ? prefix.tokens.size() : 0;
+  const int64_t room = int64_t(ctx.size() - skip + max_cont);
+  KVCache shared = use_prefix ? continue_from(model, prefix, 1, room) : model.make_cache(1, room);
+  if (ctx.size() > skip + 1) {
+    std::vector<int64_t> head(ctx.begin() + int64_t(skip), ctx.end() - 1);
     model.hidden_states(to_tensor({head}, int64_t(head.size()), 0).to(device), &shared);
   }
   KVCache cache = shared.repeat(n);
@@ -215,57 +308,113 @@ std::vector<LoglikelihoodResult> loglikelihood_shared_context(
 
 // ---- generation -------------------------------------------------------------------------
 
-GenerationResult generate_until(CausalLM& model, const TextCodec& codec, const std::string& context,
-                                const GenerationOptions& options, uint64_t seed) {
+std::vector<GenerationResult> generate_until(CausalLM& model, const TextCodec& codec,
+                                             const std::vector<std::string>& contexts,
+                                             const GenerationOptions& options,
+                                             const std::vector<uint64_t>& seeds,
+                                             int64_t batch_size, bool reuse_prefix) {
   torch::NoGradGuard no_grad;
   const int64_t max_len = model.context_length();
   const auto device = model_device(model);
   const int64_t max_gen = std::min(options.max_gen_toks, max_len - 1);
-  std::vector<int64_t> ctx = context.empty() ? std::vector<int64_t>{codec.prefix_token()}
-                                             : codec.encode(context);
-  GenerationResult out;
   const int64_t max_ctx = max_len - max_gen;
-  if (int64_t(ctx.size()) > max_ctx) {
-    ctx.erase(ctx.begin(), ctx.end() - max_ctx);
-    out.truncated = true;
+  std::vector<GenerationResult> out(contexts.size());
+  std::vector<std::vector<int64_t>> ctxs;
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    auto ctx = contexts[i].empty() ? std::vector<int64_t>{codec.prefix_token()}
+                                   : codec.encode(contexts[i]);
+    if (int64_t(ctx.size()) > max_ctx) {
+      ctx.erase(ctx.begin(), ctx.end() - max_ctx);
+      out[i].truncated = true;
+    }
+    ctxs.push_back(std::move(ctx));
   }
+  // The tokens every context starts with run once (each context keeps one of its own).
+  size_t shared = 0;
+  if (reuse_prefix && ctxs.size() > 1) {
+    std::vector<const std::vector<int64_t>*> seqs;
+    for (const auto& c : ctxs) seqs.push_back(&c);
+    shared = common_prefix(seqs, 1);
+  }
+  std::vector<int64_t> head;
+  if (shared > 0) head.assign(ctxs[0].begin(), ctxs[0].begin() + int64_t(shared));
+  const PrefixCache prefix = prefix_cache(model, std::move(head));
   auto stop_at = [&](const std::string& text) {
     size_t cut = std::string::npos;
     for (const auto& s : options.until) {
-      if (s.empty()) continue;
-      cut = std::min(cut, text.find(s));
+      if (!s.empty()) cut = std::min(cut, text.find(s));
     }
     return cut;
   };
-  std::mt19937_64 rng(seed);
   const bool sample = options.do_sample && options.temperature > 0;
-  KVCache cache = model.make_cache(1, max_len);
-  auto logits = model.forward_cached(to_tensor({ctx}, int64_t(ctx.size()), 0).to(device), cache)
-                    .select(1, int64_t(ctx.size()) - 1)
-                    .to(torch::kCPU, torch::kDouble);  // [1, V]
-  std::vector<int64_t> produced;
-  std::string text;
-  while (int64_t(produced.size()) < max_gen) {
-    int64_t next;
-    if (sample) {
-      auto p = torch::softmax(logits[0] / options.temperature, 0).contiguous();
-      std::vector<double> w(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
-      next = int64_t(std::discrete_distribution<int64_t>(w.begin(), w.end())(rng));
-    } else {
-      next = logits[0].argmax().item<int64_t>();
+  // Rows of one forward must have contexts of one length (the model takes no padding
+  // mask), so contexts are grouped by length, then cut into batches.
+  std::map<size_t, std::vector<size_t>> by_length;
+  for (size_t i = 0; i < ctxs.size(); ++i) by_length[ctxs[i].size()].push_back(i);
+  for (const auto& [length, members] : by_length) {
+    for (size_t first = 0; first < members.size(); first += size_t(batch_size)) {
+      const size_t last = std::min(members.size(), first + size_t(batch_size));
+      const int64_t rows = int64_t(last - first);
+      std::vector<std::vector<int64_t>> fed;
+      std::vector<std::mt19937_64> rngs;
+      for (size_t m = first; m < last; ++m) {
+        const auto& c = ctxs[members[m]];
+        fed.emplace_back(c.begin() + int64_t(shared), c.end());
+        rngs.emplace_back(seeds.empty() ? 0 : seeds[members[m]]);
+      }
+      const int64_t room = int64_t(length - shared) + max_gen;
+      KVCache cache = shared > 0 ? continue_from(model, prefix, rows, room)
+                                 : model.make_cache(rows, room);
+      auto logits = model.forward_cached(to_tensor(fed, int64_t(length - shared), 0).to(device), cache)
+                        .select(1, int64_t(length - shared) - 1)
+                        .to(torch::kCPU, torch::kDouble);  // [rows, V]
+      std::vector<std::vector<int64_t>> produced(static_cast<size_t>(rows));
+      std::vector<std::string> texts(static_cast<size_t>(rows));
+      std::vector<bool> done(static_cast<size_t>(rows), false);
+      for (int64_t step = 0; step < max_gen; ++step) {
+        std::vector<int64_t> next(static_cast<size_t>(rows), 0);
+        for (int64_t r = 0; r < rows; ++r) {
+          if (done[size_t(r)]) continue;
+          int64_t t;
+          if (sample) {
+            auto p = torch::softmax(logits[r] / options.temperature, 0).contiguous();
+            std::vector<double> w(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+            t = int64_t(std::discrete_distribution<int64_t>(w.begin(), w.end())(rngs[size_t(r)]));
+          } else {
+            t = logits[r].argmax().item<int64_t>();
+          }
+          if (t == codec.eos_token()) {
+            done[size_t(r)] = true;
+            continue;
+          }
+          next[size_t(r)] = t;
+          auto& mine = produced[size_t(r)];
+          mine.push_back(t);
+          texts[size_t(r)] = decode_continuation(codec, ctxs[members[first + size_t(r)]], mine);
+          if (stop_at(texts[size_t(r)]) != std::string::npos || int64_t(mine.size()) >= max_gen) {
+            done[size_t(r)] = true;
+          }
+        }
+        if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
+        std::vector<std::vector<int64_t>> step_tokens;
+        for (int64_t t : next) step_tokens.push_back({t});
+        logits = model.forward_cached(to_tensor(step_tokens, 1, 0).to(device), cache)
+                     .select(1, 0)
+                     .to(torch::kCPU, torch::kDouble);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const auto& text = texts[size_t(r)];
+        const size_t cut = stop_at(text);
+        out[members[first + size_t(r)]].text = cut == std::string::npos ? text : text.substr(0, cut);
+      }
     }
-    if (next == codec.eos_token()) break;
-    produced.push_back(next);
-    text = decode_continuation(codec, ctx, produced);
-    if (stop_at(text) != std::string::npos) break;
-    if (int64_t(produced.size()) >= max_gen) break;
-    logits = model.forward_cached(torch::tensor({{next}}, torch::kLong).to(device), cache)
-                 .select(1, 0)
-                 .to(torch::kCPU, torch::kDouble);
   }
-  size_t cut = stop_at(text);
-  out.text = cut == std::string::npos ? text : text.substr(0, cut);
   return out;
+}
+
+GenerationResult generate_until(CausalLM& model, const TextCodec& codec, const std::string& context,
+                                const GenerationOptions& options, uint64_t seed) {
+  return generate_until(model, codec, {context}, options, {seed}, 1, false)[0];
 }
 
 // ---- a task -----------------------------------------------------------------------------
@@ -314,7 +463,7 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
       for (size_t i = 0; i < n; ++i) {
         requests.push_back({prompts[i], cfg.target_delimiter + task.target_text(docs[i], where(i))});
       }
-      auto res = loglikelihood(model, codec, requests, options.batch_size);
+      auto res = loglikelihood(model, codec, requests, options.batch_size, options.reuse_prefix);
       for (size_t i = 0; i < n; ++i) {
         scores["perplexity,none"].push_back(res[i].logprob);
         scores["acc,none"].push_back(res[i].greedy ? 1.0 : 0.0);
@@ -323,18 +472,43 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
       break;
     }
     case OutputType::kMultipleChoice: {
+      std::vector<std::vector<std::string>> choices(n);
+      std::vector<LoglikelihoodRequest> requests;  // every (document, choice), in order
       for (size_t i = 0; i < n; ++i) {
-        auto choices = task.doc_to_choice(docs[i], where(i));
+        choices[i] = task.doc_to_choice(docs[i], where(i));
+        for (const auto& c : choices[i]) requests.push_back({prompts[i], cfg.target_delimiter + c});
+      }
+      std::vector<LoglikelihoodResult> res;
+      if (options.share_context) {
+        // Each document's context runs once for all its choices, after the prefix every
+        // document's context starts with (the first_n shots), which runs once per task.
+        PrefixCache prefix;
+        if (options.reuse_prefix && n > 1) {
+          std::vector<std::vector<int64_t>> ctx;
+          std::vector<const std::vector<int64_t>*> seqs;
+          for (size_t i = 0; i < n; ++i) ctx.push_back(encode_pair(codec, prompts[i], "").context);
+          for (const auto& c : ctx) seqs.push_back(&c);
+          const size_t shared = common_prefix(seqs, 1);
+          prefix = prefix_cache(model, {ctx[0].begin(), ctx[0].begin() + int64_t(shared)});
+        }
+        for (size_t i = 0; i < n; ++i) {
+          std::vector<std::string> conts;
+          for (const auto& c : choices[i]) conts.push_back(cfg.target_delimiter + c);
+          auto one = loglikelihood_shared_context(model, codec, prompts[i], conts, prefix);
+          res.insert(res.end(), one.begin(), one.end());
+        }
+      } else {
+        res = loglikelihood(model, codec, requests, options.batch_size, options.reuse_prefix);
+      }
+      size_t at = 0;
+      for (size_t i = 0; i < n; ++i) {
         int64_t gold = task.doc_to_target(docs[i], where(i)).index;
-        std::vector<std::string> conts;
-        for (const auto& c : choices) conts.push_back(cfg.target_delimiter + c);
-        auto res = loglikelihood_shared_context(model, codec, prompts[i], conts);
         std::vector<double> lls, normed;
-        for (size_t c = 0; c < res.size(); ++c) {
-          lls.push_back(res[c].logprob);
+        for (size_t c = 0; c < choices[i].size(); ++c, ++at) {
+          lls.push_back(res[at].logprob);
           // The harness divides by the choice's length in characters (without the delimiter).
-          normed.push_back(res[c].logprob / double(std::max<size_t>(1, choices[c].size())));
-          truncated[i] = truncated[i] || res[c].truncated;
+          normed.push_back(res[at].logprob / double(std::max<size_t>(1, choices[i][c].size())));
+          truncated[i] = truncated[i] || res[at].truncated;
         }
         scores["acc,none"].push_back(int64_t(argmax(lls)) == gold ? 1.0 : 0.0);
         scores["acc_norm,none"].push_back(int64_t(argmax(normed)) == gold ? 1.0 : 0.0);
@@ -348,8 +522,12 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
         first.function = "take_first";
         pipelines.push_back(FilterPipeline{"none", {first}});
       }
+      std::vector<uint64_t> seeds;
+      for (size_t i = 0; i < n; ++i) seeds.push_back(options.seed + i);
+      auto generated = generate_until(model, codec, prompts, cfg.generation, seeds,
+                                      options.batch_size, options.reuse_prefix);
       for (size_t i = 0; i < n; ++i) {
-        auto gen = generate_until(model, codec, prompts[i], cfg.generation, options.seed + i);
+        const auto& gen = generated[i];
         truncated[i] = gen.truncated;
         std::string target = task.target_text(docs[i], where(i));
         for (const auto& p : pipelines) {

@@ -53,6 +53,14 @@ struct EncodedPair {
 };
 EncodedPair encode_pair(const TextCodec& codec, std::string context, std::string continuation);
 
+// Tokens every request of a batch starts with (a first_n few-shot prefix), run through the
+// model once into a one-row cache that each batch continues from.
+struct PrefixCache {
+  std::vector<int64_t> tokens;
+  KVCache cache;  // empty when tokens is
+};
+PrefixCache prefix_cache(CausalLM& model, std::vector<int64_t> tokens);
+
 struct LoglikelihoodRequest {
   std::string context, continuation;
 };
@@ -65,18 +73,21 @@ struct LoglikelihoodResult {
 
 // Scores requests in batches of `batch_size`, longest first (as the harness sorts them).
 // Context + continuation longer than context_length() + 1 tokens keep their last
-// context_length() + 1 tokens, as the harness cuts them on the left.
+// context_length() + 1 tokens, as the harness cuts them on the left. With `reuse_prefix`,
+// the tokens that every uncut request starts with run once and each batch continues from
+// their cache; the scores are those of the full requests (to float rounding).
 std::vector<LoglikelihoodResult> loglikelihood(CausalLM& model, const TextCodec& codec,
                                                const std::vector<LoglikelihoodRequest>& requests,
-                                               int64_t batch_size);
+                                               int64_t batch_size, bool reuse_prefix = true);
 
 // One context and several continuations (a multiple-choice document). The context runs
 // through the model once; KVCache::repeat gives each continuation its own copy, and the
 // continuations are scored in one batch. When any request would be cut on the left, falls
 // back to loglikelihood() (each cut on its own). Same results as loglikelihood().
+// `prefix`, when its tokens begin the context's, is the cache the context continues from.
 std::vector<LoglikelihoodResult> loglikelihood_shared_context(
     CausalLM& model, const TextCodec& codec, const std::string& context,
-    const std::vector<std::string>& continuations);
+    const std::vector<std::string>& continuations, const PrefixCache& prefix = {});
 
 struct GenerationResult {
   std::string text;       // cut before the first stop string
@@ -89,10 +100,24 @@ struct GenerationResult {
 GenerationResult generate_until(CausalLM& model, const TextCodec& codec, const std::string& context,
                                 const GenerationOptions& options, uint64_t seed = 0);
 
+// Several contexts: rows of one forward are contexts of one token length (the model takes
+// no padding mask), up to `batch_size` of them, decoded together through one cache until
+// every row has stopped. `seeds[i]` seeds context i's sampling. With `reuse_prefix`, the
+// tokens every context starts with run once. Same texts as one context at a time (to float
+// rounding of near-ties).
+std::vector<GenerationResult> generate_until(CausalLM& model, const TextCodec& codec,
+                                             const std::vector<std::string>& contexts,
+                                             const GenerationOptions& options,
+                                             const std::vector<uint64_t>& seeds,
+                                             int64_t batch_size, bool reuse_prefix = true);
+
 struct EvalOptions {
   int64_t num_fewshot = -1;  // -1: the task's num_fewshot
   int64_t limit = 0;         // score the first `limit` documents; 0: all
-  int64_t batch_size = 8;    // loglikelihood requests per forward
+  int64_t batch_size = 8;    // requests (or generated sequences) per forward
+  // Speed switches, each measured by bench/eval; the scores do not depend on them.
+  bool reuse_prefix = true;   // tokens every prompt starts with (first_n shots) run once
+  bool share_context = true;  // a multiple-choice document's context runs once for all choices
   uint64_t seed = 1234;      // few-shot sampling (the harness's fewshot_random_seed)
   int64_t bootstrap_iters = 100000;  // perplexity's stderr (the harness's default)
 };

@@ -246,3 +246,55 @@ TEST_CASE("evaluate_task: each output type against hand-computed metrics", "[tas
     CHECK(evaluate_task(gen, lm, *codec, o).truncated == 1);
   }
 }
+
+TEST_CASE("speed switches: a shared prefix, shared contexts and batched generation give the same scores",
+          "[tasks]") {
+  auto model = debug_gpt(64);
+  auto& lm = *model->causal_lm();
+  auto codec = byte_codec();
+  const std::string shots = "Q: 1+1 A: 2\n\nQ: 2+2 A: 4\n\n";  // a first_n prefix
+  std::vector<LoglikelihoodRequest> reqs = {
+      {shots + "Q: 3+3 A:", " 6"}, {shots + "Q: 1+4 A:", " 5"}, {shots + "Q: 9+9 A:", " 18"},
+      {shots + "Q: 2+7 A:", " nine"}, {shots + "Q:", " x"}};
+  auto reused = loglikelihood(lm, *codec, reqs, 2, true);
+  auto plain = loglikelihood(lm, *codec, reqs, 2, false);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto pair = encode_pair(*codec, reqs[i].context, reqs[i].continuation);
+    auto [lp, greedy] = brute_force(model, pair.context, pair.continuation);
+    INFO("request " << i);
+    CHECK(reused[i].logprob == Approx(lp).margin(1e-4));
+    CHECK(plain[i].logprob == Approx(lp).margin(1e-4));
+    CHECK(reused[i].greedy == greedy);
+  }
+  // A multiple-choice context continued from the prefix's cache.
+  std::vector<int64_t> prefix_tokens = bytes(shots);
+  auto prefix = prefix_cache(lm, prefix_tokens);
+  std::vector<std::string> conts = {" 6", " 7", " 66"};
+  auto from_prefix = loglikelihood_shared_context(lm, *codec, shots + "Q: 3+3 A:", conts, prefix);
+  auto alone = loglikelihood_shared_context(lm, *codec, shots + "Q: 3+3 A:", conts);
+  for (size_t i = 0; i < conts.size(); ++i) {
+    CHECK(from_prefix[i].logprob == Approx(alone[i].logprob).margin(1e-4));
+  }
+  // Batched generation (contexts of equal and unequal lengths) equals one at a time.
+  GenerationOptions g;
+  g.until = {"\n"};
+  g.max_gen_toks = 6;
+  std::vector<std::string> contexts = {shots + "Q: 3+3 A:", shots + "Q: 5+1 A:", shots + "Q: 10+1 A:",
+                                       "abc"};
+  auto batched = generate_until(lm, *codec, contexts, g, {0, 1, 2, 3}, 4, true);
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    INFO("context " << i);
+    CHECK(batched[i].text == generate_until(lm, *codec, contexts[i], g).text);
+  }
+  // evaluate_task: every switch gives the same metrics.
+  std::vector<json> docs;
+  for (int i = 0; i < 6; ++i) {
+    docs.push_back({{"q", "Pick " + std::to_string(i) + ":"}, {"choices", {"aa", "b", "cccc"}}, {"label", i % 3}});
+  }
+  auto task = make_task(OutputType::kMultipleChoice, docs);
+  EvalOptions fast, slow;
+  slow.reuse_prefix = slow.share_context = false;
+  slow.batch_size = 1;
+  auto a = evaluate_task(task, lm, *codec, fast), b = evaluate_task(task, lm, *codec, slow);
+  for (size_t m = 0; m < a.metrics.size(); ++m) CHECK(a.metrics[m].value == b.metrics[m].value);
+}
