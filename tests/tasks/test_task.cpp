@@ -189,6 +189,46 @@ TEST_CASE("task lookup by name", "[tasks]") {
   CHECK(msg.find("did you mean 'tiny_mc'") != std::string::npos);
 }
 
+TEST_CASE("task yaml: every task in configs/tasks loads and renders with 0 and 3 shots",
+          "[tasks][builtin]") {
+  const std::string dir = strata::testing::source_dir() + "/configs/tasks";
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".yaml") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 17);
+  std::set<std::string> names;
+  for (const auto& file : files) {
+    INFO(file);
+    auto t = Task::load(file);
+    CHECK(names.insert(t.name()).second);
+    CHECK(t.config().version > 0.0);
+    CHECK(std::filesystem::equivalent(find_task_file(t.name(), dir), file));
+    const auto& doc = t.eval_docs().at(0);
+    const std::string query = t.doc_to_text(doc, "document 0");
+    CHECK(!query.empty());
+    CHECK(!t.target_text(doc, "document 0").empty());
+    const std::string zero = t.fewshot_context(0, 0, 1234);
+    const std::string three = t.fewshot_context(0, 3, 1234);
+    CHECK(zero == t.config().description + query);
+    CHECK(three.size() > zero.size());
+    CHECK(three.compare(three.size() - query.size(), query.size(), query) == 0);
+    CHECK(t.fewshot_context(0, 3, 1234) == three);
+    const std::string& dataset = t.config().dataset_path;
+    if (dataset != "json" && dataset != "csv" && dataset != "lambada_cloze" &&
+        dataset != "spam_assassin") {
+      CHECK(int64_t(t.eval_docs().size()) == t.config().dataset.n_test);  // generated: exact
+    }
+  }
+  for (const char* name : {"arithmetic_2da", "arithmetic_2ds", "arithmetic_3da", "arithmetic_3ds",
+                           "arithmetic_2dm", "cycle_letters", "anagrams1", "anagrams2",
+                           "random_insertion", "reversed_words", "copy_words", "kv_lookup",
+                           "pattern_completion", "lambada_cloze", "spam"}) {
+    CHECK(names.count(name) == 1);
+  }
+}
+
 TEST_CASE("task yaml: built-in datasets, their sub-tasks and options", "[tasks][builtin]") {
   TempDir dir("tasks-builtin");
   const std::string tail = "test_split: test\ndoc_to_text: \"{{context}}\"\n"
