@@ -128,13 +128,35 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   } else {
     r.read("tag", c.tag);
   }
-  if (r.has("dataset_path")) r.read_choice("dataset_path", c.dataset_path, {"json", "csv"});
-  else r.skip("dataset_path");
-  if (r.has("dataset_name")) r.fail("dataset_name", "is for Hugging Face hub datasets; use "
-                                                    "dataset_path: json|csv with data_files");
-  r.skip("dataset_name");
+  if (r.has("dataset_path")) {
+    const std::string before = c.dataset_path;
+    std::vector<std::string> paths = {"json", "csv"};
+    for (const auto& name : data::icl_datasets().names()) paths.push_back(name);
+    r.read_choice("dataset_path", c.dataset_path, paths);
+    if (c.dataset_path != before) {  // another dataset than a base file's: none of its options
+      c.data_files.clear();
+      c.dataset = data::icl_defaults(c.dataset_path);
+    }
+  } else {
+    r.skip("dataset_path");
+  }
+  const bool builtin = data::is_icl_dataset(c.dataset_path);
+  const auto& subtasks = data::icl_subtasks(c.dataset_path);
+  if (r.has("dataset_name") && !subtasks.empty()) {
+    r.read_choice("dataset_name", c.dataset.dataset_name, subtasks);
+  } else if (r.has("dataset_name")) {
+    r.fail("dataset_name", builtin ? fmt::format("built-in dataset {} has no sub-tasks",
+                                                 c.dataset_path)
+                                   : std::string("is for Hugging Face hub datasets and built-in "
+                                                 "datasets; use dataset_path: json|csv with "
+                                                 "data_files"));
+  } else {
+    r.skip("dataset_name");
+  }
   auto kwargs = r.child("dataset_kwargs");
-  if (kwargs.has("data_files")) {
+  if (builtin) {
+    data::read_options(kwargs, c.dataset_path, c.dataset);
+  } else if (kwargs.has("data_files")) {
     std::map<std::string, std::string> files;
     if (kwargs.is_map("data_files")) {
       kwargs.read("data_files", files);
@@ -205,6 +227,42 @@ std::string first_line_error(const std::string& path, size_t line, const std::st
   return fmt::format("{}:{}: {}", path, line, what);
 }
 
+// Task::load for a built-in dataset (core/data/icl_tasks.h): the wanted splits' documents.
+void load_builtin(const std::string& path, const std::vector<std::string>& wanted, Task& t) {
+  const std::string& dataset = t.config().dataset_path;
+  const auto& has = data::icl_splits(dataset);
+  for (const auto& split : wanted) {
+    if (std::find(has.begin(), has.end(), split) == has.end()) {
+      std::string list;
+      for (const auto& s : has) list += (list.empty() ? "" : ", ") + s;
+      throw InputError(fmt::format("{}: built-in dataset {} has no split '{}' (it has {})", path,
+                                   dataset, split, list));
+    }
+  }
+  data::DocumentSplits splits;
+  try {
+    splits = data::make_icl_dataset(dataset, t.config().dataset, wanted);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: {}", path, e.what()));
+  }
+  for (const auto& split : wanted) t.set_split(split, std::move(splits[split]));
+}
+
+// Task::load for json and csv: the wanted splits' data files.
+void read_files(const std::string& path, const std::vector<std::string>& wanted, Task& t) {
+  const auto& files = t.config().data_files;
+  for (const auto& split : wanted) {
+    auto it = files.find(split);
+    if (it == files.end()) {
+      std::string have;
+      for (const auto& [k, v] : files) have += (have.empty() ? "" : ", ") + k;
+      throw InputError(fmt::format("{}: split '{}' is not in dataset_kwargs.data_files (it has {})",
+                                   path, split, have));
+    }
+    t.set_split(split, read_documents(t.config().dataset_path, it->second));
+  }
+}
+
 }  // namespace
 
 json TaskConfig::to_json() const {
@@ -212,7 +270,12 @@ json TaskConfig::to_json() const {
   j["task"] = task;
   if (!tag.empty()) j["tag"] = tag;
   j["dataset_path"] = dataset_path;
-  j["dataset_kwargs"] = {{"data_files", data_files}};
+  if (data::is_icl_dataset(dataset_path)) {
+    if (!dataset.dataset_name.empty()) j["dataset_name"] = dataset.dataset_name;
+    j["dataset_kwargs"] = data::kwargs_json(dataset_path, dataset);
+  } else {
+    j["dataset_kwargs"] = {{"data_files", data_files}};
+  }
   if (!training_split.empty()) j["training_split"] = training_split;
   if (!validation_split.empty()) j["validation_split"] = validation_split;
   if (!test_split.empty()) j["test_split"] = test_split;
@@ -272,8 +335,18 @@ TaskConfig load_task_config(const std::string& path) {
     throw InputError(fmt::format("{}: {}", path, what));
   };
   if (c.task.empty()) fail("missing required key 'task'");
-  if (c.dataset_path.empty()) fail("missing required key 'dataset_path' (json or csv)");
-  if (c.data_files.empty()) fail("missing required key 'dataset_kwargs.data_files'");
+  if (c.dataset_path.empty()) {
+    fail("missing required key 'dataset_path' (json, csv or a built-in dataset)");
+  }
+  const bool builtin = data::is_icl_dataset(c.dataset_path);
+  if (!builtin && c.data_files.empty()) fail("missing required key 'dataset_kwargs.data_files'");
+  const auto& subtasks = data::icl_subtasks(c.dataset_path);
+  if (builtin && !subtasks.empty() && c.dataset.dataset_name.empty()) {
+    std::string names;
+    for (const auto& n : subtasks) names += (names.empty() ? "" : ", ") + n;
+    fail(fmt::format("built-in dataset {} needs 'dataset_name', one of {}", c.dataset_path,
+                     names));
+  }
   if (c.doc_to_text.empty()) fail("missing required key 'doc_to_text'");
   if (c.doc_to_target.empty()) fail("missing required key 'doc_to_target'");
   if (c.test_split.empty() && c.validation_split.empty()) {
@@ -472,15 +545,10 @@ Task Task::load(const std::string& path) {
       wanted.push_back(*s);
     }
   }
-  for (const auto& split : wanted) {
-    auto it = t.config_.data_files.find(split);
-    if (it == t.config_.data_files.end()) {
-      std::string have;
-      for (const auto& [k, v] : t.config_.data_files) have += (have.empty() ? "" : ", ") + k;
-      throw InputError(fmt::format("{}: split '{}' is not in dataset_kwargs.data_files (it has {})",
-                                   path, split, have));
-    }
-    t.set_split(split, read_documents(t.config_.dataset_path, it->second));
+  if (data::is_icl_dataset(t.config_.dataset_path)) {
+    load_builtin(path, wanted, t);
+  } else {
+    read_files(path, wanted, t);
   }
   if (t.eval_docs().empty()) {
     throw InputError(fmt::format("{}: split '{}' has no documents", path, t.eval_split_));

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/data/icl_tasks.h"
 #include "tasks/template.h"
 
 namespace strata::tasks {
@@ -59,8 +60,10 @@ struct TaskConfig {
   std::string task;
   std::vector<std::string> tag;
   std::string file;  // the YAML it was read from
-  std::string dataset_path;  // json | csv
-  std::map<std::string, std::string> data_files;  // split -> absolute path
+  std::string dataset_path;  // json | csv | a built-in dataset (core/data/icl_tasks.h)
+  std::map<std::string, std::string> data_files;  // json, csv: split -> absolute path
+  // A built-in dataset's dataset_name and dataset_kwargs (its defaults where not given).
+  data::IclDatasetOptions dataset;
   std::string training_split, validation_split, test_split, fewshot_split;
   std::string description;
   std::string doc_to_text;    // a field name or a template
@@ -124,8 +127,9 @@ struct Target {
 
 class Task {
  public:
-  // Loads the config and every split it names. Missing or malformed data files are
-  // InputErrors naming the file and line.
+  // Loads the config and every split it names: reads the data files, or makes a built-in
+  // dataset's documents. Missing or malformed data files are InputErrors naming the file
+  // and line; a split a built-in dataset does not have is one naming its splits.
   static Task load(const std::string& path);
   explicit Task(TaskConfig config);  // documents added with set_split (tests)
 

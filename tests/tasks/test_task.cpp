@@ -3,9 +3,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "core/errors.h"
 #include "tasks/task.h"
@@ -184,4 +187,122 @@ TEST_CASE("task lookup by name", "[tasks]") {
   CHECK(std::filesystem::equivalent(find_task_file("tiny_mc", asset("")), asset("tiny_mc.yaml")));
   auto msg = error_of([&] { find_task_file("tiny_nc", asset("")); });
   CHECK(msg.find("did you mean 'tiny_mc'") != std::string::npos);
+}
+
+TEST_CASE("task yaml: every task in configs/tasks loads and renders with 0 and 3 shots",
+          "[tasks][builtin]") {
+  const std::string dir = strata::testing::source_dir() + "/configs/tasks";
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".yaml") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 17);
+  std::set<std::string> names;
+  for (const auto& file : files) {
+    INFO(file);
+    auto t = Task::load(file);
+    CHECK(names.insert(t.name()).second);
+    CHECK(t.config().version > 0.0);
+    CHECK(std::filesystem::equivalent(find_task_file(t.name(), dir), file));
+    const auto& doc = t.eval_docs().at(0);
+    const std::string query = t.doc_to_text(doc, "document 0");
+    CHECK(!query.empty());
+    CHECK(!t.target_text(doc, "document 0").empty());
+    const std::string zero = t.fewshot_context(0, 0, 1234);
+    const std::string three = t.fewshot_context(0, 3, 1234);
+    CHECK(zero == t.config().description + query);
+    CHECK(three.size() > zero.size());
+    CHECK(three.compare(three.size() - query.size(), query.size(), query) == 0);
+    CHECK(t.fewshot_context(0, 3, 1234) == three);
+    const std::string& dataset = t.config().dataset_path;
+    if (dataset != "json" && dataset != "csv" && dataset != "lambada_cloze" &&
+        dataset != "spam_assassin") {
+      CHECK(int64_t(t.eval_docs().size()) == t.config().dataset.n_test);  // generated: exact
+    }
+  }
+  for (const char* name : {"arithmetic_2da", "arithmetic_2ds", "arithmetic_3da", "arithmetic_3ds",
+                           "arithmetic_2dm", "cycle_letters", "anagrams1", "anagrams2",
+                           "random_insertion", "reversed_words", "copy_words", "kv_lookup",
+                           "pattern_completion", "lambada_cloze", "spam"}) {
+    CHECK(names.count(name) == 1);
+  }
+}
+
+TEST_CASE("task yaml: built-in datasets, their sub-tasks and options", "[tasks][builtin]") {
+  TempDir dir("tasks-builtin");
+  const std::string tail = "test_split: test\ndoc_to_text: \"{{context}}\"\n"
+                           "doc_to_target: \"{{completion}}\"\noutput_type: loglikelihood\n";
+  auto base = dir.write("base.yaml", "task: sums\ndataset_path: gpt3_arithmetic\n"
+                                     "dataset_name: 2da\ntraining_split: train\n"
+                                     "dataset_kwargs: {n_train: 30, n_validation: 0, n_test: 12}\n" +
+                                         tail);
+  auto t = Task::load(base);
+  CHECK(t.eval_docs().size() == 12);
+  CHECK(t.fewshot_docs().size() == 30);
+  CHECK(t.doc_to_text(t.eval_docs()[0], "d").rfind("Question: What is ", 0) == 0);
+  auto j = t.config().to_json();
+  CHECK(j["dataset_path"] == "gpt3_arithmetic");
+  CHECK(j["dataset_name"] == "2da");
+  CHECK(j["dataset_kwargs"]["n_test"] == 12);
+  CHECK(j["dataset_kwargs"]["seed"] == 1234);
+  CHECK(!j["dataset_kwargs"].contains("data_files"));
+
+  // An including file keeps the base's options and overrides the ones it names.
+  auto child = dir.write("child.yaml", "include: base.yaml\ntask: products\ndataset_name: 2dm\n"
+                                       "dataset_kwargs: {seed: 7}\n");
+  auto c = Task::load(child);
+  CHECK(c.config().dataset.dataset_name == "2dm");
+  CHECK(c.config().dataset.seed == 7);
+  CHECK(c.eval_docs().size() == 12);
+  CHECK(c.eval_docs()[0]["op"] == "times");
+
+  auto typo = dir.write("typo.yaml", "task: t\ndataset_path: gpt3_arithmetc\ndataset_name: 2da\n" + tail);
+  auto msg = error_of([&] { load_task_config(typo); });
+  CHECK(msg.find("typo.yaml:2") != std::string::npos);
+  CHECK(msg.find("did you mean 'gpt3_arithmetic'") != std::string::npos);
+
+  auto no_name = dir.write("no_name.yaml", "task: t\ndataset_path: gpt3_wordscramble\n" + tail);
+  msg = error_of([&] { load_task_config(no_name); });
+  CHECK(msg.find("needs 'dataset_name'") != std::string::npos);
+  CHECK(msg.find("cycle_letters, anagrams1, anagrams2, random_insertion, reversed_words") !=
+        std::string::npos);
+
+  auto bad_name = dir.write("bad_name.yaml", "task: t\ndataset_path: gpt3_arithmetic\n"
+                                             "dataset_name: 4da\n" + tail);
+  msg = error_of([&] { load_task_config(bad_name); });
+  CHECK(msg.find("bad_name.yaml:3") != std::string::npos);
+  CHECK(msg.find("2da, 2ds, 3da, 3ds, 2dm") != std::string::npos);
+
+  auto stray = dir.write("stray.yaml", "task: t\ndataset_path: copy_words\ndataset_name: x\n" + tail);
+  CHECK(error_of([&] { load_task_config(stray); }).find("no sub-tasks") != std::string::npos);
+
+  auto files = dir.write("files.yaml", "task: t\ndataset_path: copy_words\n"
+                                       "dataset_kwargs: {data_files: x.jsonl}\n" + tail);
+  CHECK(error_of([&] { load_task_config(files); }).find("data_files") != std::string::npos);
+
+  auto kwarg = dir.write("kwarg.yaml", "task: t\ndataset_path: kv_lookup\n"
+                                       "dataset_kwargs: {n_tset: 5}\n" + tail);
+  CHECK(error_of([&] { load_task_config(kwarg); }).find("did you mean 'n_test'") !=
+        std::string::npos);
+
+  auto range = dir.write("range.yaml", "task: t\ndataset_path: copy_words\n"
+                                       "dataset_kwargs: {min_letters: 6, max_letters: 4}\n" + tail);
+  CHECK(error_of([&] { load_task_config(range); }).find("max_letters") != std::string::npos);
+
+  auto split = dir.write("split.yaml", "task: t\ndataset_path: lambada_cloze\n"
+                                       "training_split: train\ntest_split: test\n"
+                                       "doc_to_text: text\ndoc_to_target: target\n");
+  msg = error_of([&] { Task::load(split); });
+  CHECK(msg.find("no split 'train'") != std::string::npos);
+  CHECK(msg.find("validation, test") != std::string::npos);
+
+  auto words = dir.write("words.yaml", "task: t\ndataset_path: copy_words\n"
+                                       "dataset_kwargs: {words_file: no_such_words}\n"
+                                       "test_split: test\ndoc_to_text: input\n"
+                                       "doc_to_target: output\n");
+  msg = error_of([&] { Task::load(words); });
+  CHECK(msg.find("words.yaml") != std::string::npos);
+  CHECK(msg.find(dir.file("no_such_words")) != std::string::npos);  // relative to the file
+  CHECK(msg.find("wamerican") != std::string::npos);
 }
