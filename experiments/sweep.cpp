@@ -415,11 +415,13 @@ std::string clock_text(double seconds) {
 
 // Time left, from what this call has measured: training costs in FLOPs (per-token FLOPs x
 // tokens), evaluation in per-token FLOPs x (shots + 1), a prompt growing with its shots.
+// Training's rate is the last trained size's: the first size trained also prepares the
+// corpus, and larger sizes use the cores better than smaller ones.
 class SweepClock {
  public:
   void add_train(double units, double seconds) {
-    train_ += units;
-    train_s_ += seconds;
+    train_ = units;
+    train_s_ = seconds;
   }
   void add_eval(double units, double seconds) {
     eval_ += units;
@@ -428,10 +430,12 @@ class SweepClock {
   std::string eta(double train_left, double eval_left) const {
     if (train_left <= 0 && eval_left <= 0) return "ETA 0:00:00";
     if (train_left > 0 && train_ <= 0) return "ETA known once a size has trained";
-    double seconds = train_left > 0 ? train_left * train_s_ / train_ : 0.0;
-    if (eval_left > 0 && eval_ <= 0) return fmt::format("ETA {} + evaluation", clock_text(seconds));
-    if (eval_left > 0) seconds += eval_left * eval_s_ / eval_;
-    return "ETA " + clock_text(seconds);
+    const double train_s = train_left > 0 ? train_left * train_s_ / train_ : 0.0;
+    if (eval_left > 0 && eval_ <= 0) {
+      return train_left > 0 ? fmt::format("ETA {} + evaluation", clock_text(train_s))
+                            : "ETA known once a point is evaluated";
+    }
+    return "ETA " + clock_text(train_s + (eval_left > 0 ? eval_left * eval_s_ / eval_ : 0.0));
   }
 
  private:
