@@ -103,8 +103,10 @@ void read_sizes(config::Reader& root, SweepOptions& o) {
   std::set<std::string> seen;
   for (const auto& s : o.sizes) {
     if (!safe_name(s.name)) {
-      throw InputError(fmt::format("{}: size name '{}' must be letters, digits, '-', '_' or '.' "
-                                   "(it names a directory)", s.where, s.name));
+      throw InputError(
+          fmt::format("{}: size name '{}' must be letters, digits, '-', '_' or '.' "
+                      "(it names a directory)",
+                      s.where, s.name));
     }
     if (!seen.insert(s.name).second) {
       throw InputError(fmt::format("{}: size name '{}' appears twice", s.where, s.name));
@@ -186,7 +188,7 @@ struct SizePlan {
   int64_t block_size = 0;              // data.block_size, the model's default context
   int64_t params = 0;                  // without embeddings
   int64_t tokens_per_step = 0, max_steps = 0;
-  double flops_per_token = 0;          // training; for the ETA
+  double flops_per_token = 0;  // training; for the ETA
 };
 
 std::string yaml_string(const std::string& s) { return json(s).dump(); }  // JSON is YAML
@@ -237,8 +239,11 @@ SizePlan plan_size(const config::Document& doc, const RunOptions& run, const Swe
   config::Document probe = size_document(doc, s.overrides, data_dir, 0);
   const RunPlan plan = plan_run(probe);
   if (plan.objective.type != ObjectiveType::kCausalLM) {
-    probe.root().child("objective").fail("type", "must be causal_lm: a sweep evaluates causal "
-                                                 "language models in context");
+    probe.root()
+        .child("objective")
+        .fail("type",
+              "must be causal_lm: a sweep evaluates causal "
+              "language models in context");
   }
   s.block_size = plan.corpus.block_size;
   probe.set_default("model.block_size", std::to_string(s.block_size));
@@ -319,7 +324,8 @@ bool ends_with(const std::string& s, const std::string& tail) {
 std::vector<Row> rows_of(const json& results, const std::string& path, const SizePlan& s,
                          int64_t k) {
   if (!results.is_object() || !results.contains("results") || !results["results"].is_object()) {
-    throw InputError(fmt::format("{}: not an eval results file; remove it to evaluate again", path));
+    throw InputError(
+        fmt::format("{}: not an eval results file; remove it to evaluate again", path));
   }
   std::vector<Row> rows;
   for (const auto& [task, metrics] : results["results"].items()) {
@@ -343,7 +349,8 @@ std::vector<Row> rows_of(const json& results, const std::string& path, const Siz
       r.metric = filters[metric] > 1 ? metric + "/" + filter : metric;
       r.value = value.get<double>();
       const std::string se = metric + "_stderr," + filter;
-      if (metrics.contains(se) && metrics[se].is_number()) r.stderr_value = metrics[se].get<double>();
+      if (metrics.contains(se) && metrics[se].is_number())
+        r.stderr_value = metrics[se].get<double>();
       rows.push_back(r);
     }
   }
@@ -381,9 +388,9 @@ std::string csv_field(const std::string& s) {
 std::string csv_text(const std::vector<Row>& rows) {
   std::string out = "size,params,task,num_fewshot,metric,value,stderr\n";
   for (const auto& r : rows) {
-    out += fmt::format("{},{},{},{},{},{:.6g},{}\n", csv_field(r.size), r.params,
-                       csv_field(r.task), r.num_fewshot >= 0 ? std::to_string(r.num_fewshot) : "",
-                       csv_field(r.metric), r.value,
+    out += fmt::format("{},{},{},{},{},{:.6g},{}\n", csv_field(r.size), r.params, csv_field(r.task),
+                       r.num_fewshot >= 0 ? std::to_string(r.num_fewshot) : "", csv_field(r.metric),
+                       r.value,
                        std::isnan(r.stderr_value) ? "" : fmt::format("{:.6g}", r.stderr_value));
   }
   return out;
@@ -544,11 +551,11 @@ nlohmann::json sweep(const config::Document& doc) {
       ++point;
       const std::string file = eval_file(run, s, k);
       if (fs::exists(file)) {
-        log::info("[sweep {}/{}] {}, {}-shot: evaluated before, {}", point, points, s.spec.name,
-                  k, file);
+        log::info("[sweep {}/{}] {}, {}-shot: evaluated before, {}", point, points, s.spec.name, k,
+                  file);
       } else {
-        log::info("[sweep {}/{}] {}, {}-shot: evaluating {} task{}; {}", point, points,
-                  s.spec.name, k, o.tasks.size(), o.tasks.size() == 1 ? "" : "s",
+        log::info("[sweep {}/{}] {}, {}-shot: evaluating {} task{}; {}", point, points, s.spec.name,
+                  k, o.tasks.size(), o.tasks.size() == 1 ? "" : "s",
                   clock.eta(train_left, eval_left));
         tasks::EvalRunOptions e;
         e.model = s.dir;
@@ -586,8 +593,8 @@ nlohmann::json sweep(const config::Document& doc) {
     if (script.empty()) {
       log::warn("sweep: scripts/plot_sweep.py not found; no plot");
     } else {
-      const std::string cmd = fmt::format("/usr/bin/python3 '{}' '{}' '{}'", script,
-                                          (out / "sweep.csv").string(), png);
+      const std::string cmd =
+          fmt::format("/usr/bin/python3 '{}' '{}' '{}'", script, (out / "sweep.csv").string(), png);
       if (std::system(cmd.c_str()) == 0) {
         summary["plot"] = png;
       } else {

@@ -11,11 +11,11 @@ using strata::config::Document;
 
 TEST_CASE("a section keeps its lines and overrides and shares nothing", "[config]") {
   const std::string yaml =
-      "a: 1\n"           // 1
-      "inner:\n"         // 2
-      "  x: 2\n"         // 3
-      "  y: {z: 3}\n"    // 4
-      "  extra: 4\n";    // 5
+      "a: 1\n"         // 1
+      "inner:\n"       // 2
+      "  x: 2\n"       // 3
+      "  y: {z: 3}\n"  // 4
+      "  extra: 4\n";  // 5
   auto doc = Document::parse(yaml, "outer.yaml", {"inner.x=5"});
 
   auto section = doc.section("inner", {"y.z=4", "w=7"});
@@ -50,6 +50,6 @@ TEST_CASE("a section keeps its lines and overrides and shares nothing", "[config
 
   // Absent: an empty mapping. Not a mapping: an error naming its line.
   CHECK(doc.section("missing").root().keys().empty());
-  CHECK_THROWS_WITH(doc.section("a"), Catch::Contains("outer.yaml:1") &&
-                                          Catch::Contains("must be a mapping"));
+  CHECK_THROWS_WITH(doc.section("a"),
+                    Catch::Contains("outer.yaml:1") && Catch::Contains("must be a mapping"));
 }
