@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   strata::cli::add_generate_command(app);
   strata::cli::add_datasize_command(app);
   strata::cli::add_eval_command(app);
+  strata::cli::add_sweep_command(app);
 
   try {
     app.parse(argc, argv);

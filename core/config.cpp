@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/errors.h"
 
@@ -18,6 +19,10 @@ struct Document::State {
   YAML::Node resolved;
   std::map<std::string, std::string> overrides;  // dotted path -> "a.b=c" as typed
   std::set<std::string> used;                     // dotted paths read by someone
+  // What parse() was given, so that section() can parse it again; empty for a section.
+  std::string text;
+  std::vector<std::string> override_list;
+  bool is_section = false;
 };
 
 struct Reader::Impl {
@@ -194,6 +199,8 @@ Document Document::parse(const std::string& text, const std::string& name,
   Document d;
   d.state_ = std::make_shared<State>();
   d.state_->file = name;
+  d.state_->text = text;
+  d.state_->override_list = overrides;
   try {
     d.state_->tree = YAML::Load(text);
   } catch (const YAML::Exception& e) {
@@ -233,6 +240,61 @@ Document Document::load(const std::string& path, const std::vector<std::string>&
   std::stringstream ss;
   ss << in.rdbuf();
   return parse(ss.str(), path, overrides);
+}
+
+namespace {
+
+// One `a.b.c=value` override onto a section's tree, as parse() applies them to a file's.
+void apply_override(Document::State& state, const std::string& o) {
+  auto eq = o.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw InputError(fmt::format("override '{}': expected key=value, as in model.n_layer=4", o));
+  }
+  const std::string key = o.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(o.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("override '{}': value is not valid YAML: {}", o, e.msg));
+  }
+  auto parts = split_path(key);
+  if (std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); })) {
+    throw InputError(fmt::format("override '{}': empty part in key '{}'", o, key));
+  }
+  set_path(state.tree, parts, value, fmt::format("override '{}'", o));
+  state.overrides[key] = o;
+}
+
+}  // namespace
+
+Document Document::section(const std::string& key,
+                           const std::vector<std::string>& overrides) const {
+  if (state_->is_section) throw std::logic_error("Document::section: already a section");
+  // Parsed again rather than copied: YAML::Clone drops the marks that give file:line, and
+  // a shared node would carry the section's overrides back into this document.
+  Document full = parse(state_->text, state_->file, state_->override_list);
+  YAML::Node node = full.state_->tree[key];
+  Document d;
+  d.state_ = std::make_shared<State>();
+  d.state_->file = state_->file;
+  d.state_->is_section = true;
+  if (node.IsDefined() && !node.IsNull()) {
+    if (!node.IsMap()) {
+      throw InputError(
+          fmt::format("{}: '{}' must be a mapping of keys", full.root().where(key), key));
+    }
+    d.state_->tree = node;
+  } else {
+    d.state_->tree = YAML::Node(YAML::NodeType::Map);
+  }
+  d.state_->resolved = YAML::Node(YAML::NodeType::Map);
+  // An override of a key in the section still names the command line in messages.
+  const std::string prefix = key + ".";
+  for (const auto& [path, text] : state_->overrides) {
+    if (path.rfind(prefix, 0) == 0) d.state_->overrides[path.substr(prefix.size())] = text;
+  }
+  for (const auto& o : overrides) apply_override(*d.state_, o);
+  return d;
 }
 
 Reader Document::root() const {

@@ -124,6 +124,12 @@ class Document {
   // Parses YAML text (tests, built-in configs); `name` stands in for the file name.
   static Document parse(const std::string& text, const std::string& name,
                         const std::vector<std::string>& overrides = {});
+  // One mapping of this document as a document of its own, with `overrides` (relative to
+  // the mapping) applied after those this document was given: a run config nested in
+  // another, such as a sweep's `pretrain:`. Its keys keep this file's lines in messages,
+  // and it shares nothing with this document. Missing or null: an empty mapping; anything
+  // else that is not a mapping is an InputError. Not available on a section itself.
+  Document section(const std::string& key, const std::vector<std::string>& overrides = {}) const;
 
   Reader root() const;
   // Sets `dotted_path` to `value` (YAML) unless the file or an override already set it:

@@ -23,6 +23,7 @@
 
 #include "core/config.h"
 #include "core/data/loader.h"
+#include "core/data/token_shards.h"  // HeldOutWindows
 #include "core/distributed.h"
 #include "core/evaluator.h"
 #include "core/network.h"

@@ -1,0 +1,615 @@
+#include "experiments/sweep.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "experiments/recipe.h"
+#include "experiments/train.h"
+#include "models/registry.h"
+#include "tasks/eval_run.h"
+#include "tasks/task.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace strata::experiments {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+const char* const kDefaultCorpus = "[sotu, brown, moby_dick]";
+const char* const kIclScore = "eval/validation/icl_score";
+
+// ---- the config layer -------------------------------------------------------------------
+
+struct SizeSpec {
+  std::string name;                          // its directory and its name in sweep.csv
+  std::vector<std::string> model_overrides;  // model.size=..., model.n_layer=...
+  std::string where;                         // "sweep.yaml:7", for messages
+};
+
+struct SweepOptions {
+  std::vector<SizeSpec> sizes;
+  double tokens_per_parameter = 20;  // Chinchilla's ratio (see sweep.h for what is counted)
+  double token_budget = 0;           // tokens for every size; 0: tokens_per_parameter x params
+  std::vector<std::string> tasks;
+  std::vector<int64_t> num_fewshot = {0, 1, 8};
+  int64_t limit = 0;
+  int64_t eval_batch_size = 8;
+  std::string task_dir;  // "": configs/tasks above the config file or the working directory
+  bool plot = true;
+};
+
+bool safe_name(const std::string& s) {
+  if (s.empty() || s == "." || s == "..") return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// `sizes:` is a list of named sizes, or a list of mappings: `name`, `size` (a named size
+// to start from; default the family's default) and the model's n_layer, n_head, n_embd.
+void read_sizes(config::Reader& root, SweepOptions& o) {
+  root.require("sizes");
+  std::vector<std::string> names;
+  bool all_names = true;
+  try {
+    root.read("sizes", names);
+  } catch (const InputError&) {  // not all scalars: mappings, read below
+    all_names = false;
+  }
+  if (all_names) {
+    for (const auto& n : names) o.sizes.push_back({n, {"model.size=" + n}, root.where("sizes")});
+  } else {
+    for (auto& r : root.children("sizes")) {
+      SizeSpec s;
+      s.where = r.where();
+      std::string base;
+      r.read("size", base);
+      r.read("name", s.name);
+      if (s.name.empty()) s.name = base;
+      if (s.name.empty()) r.fail("name", "is required when no `size` names the size");
+      if (!base.empty()) s.model_overrides.push_back("model.size=" + base);
+      for (const char* key : {"n_layer", "n_head", "n_embd"}) {
+        if (!r.has(key)) {
+          r.skip(key);
+          continue;
+        }
+        int64_t v = 0;
+        r.read(key, v, config::Range::at_least(1));
+        s.model_overrides.push_back(fmt::format("model.{}={}", key, v));
+      }
+      r.finish();
+      o.sizes.push_back(s);
+    }
+  }
+  if (o.sizes.empty()) root.fail("sizes", "must list at least one model size");
+  std::set<std::string> seen;
+  for (const auto& s : o.sizes) {
+    if (!safe_name(s.name)) {
+      throw InputError(
+          fmt::format("{}: size name '{}' must be letters, digits, '-', '_' or '.' "
+                      "(it names a directory)",
+                      s.where, s.name));
+    }
+    if (!seen.insert(s.name).second) {
+      throw InputError(fmt::format("{}: size name '{}' appears twice", s.where, s.name));
+    }
+  }
+}
+
+void read_options(config::Reader& root, SweepOptions& o) {
+  read_sizes(root, o);
+  const bool per_parameter = root.has("tokens_per_parameter");
+  root.read("tokens_per_parameter", o.tokens_per_parameter, config::Range::positive());
+  root.read("token_budget", o.token_budget, config::Range::non_negative());
+  if (per_parameter && o.token_budget > 0) {
+    root.fail("token_budget", "and 'tokens_per_parameter' are two budgets; give one");
+  }
+  root.require("tasks");
+  root.read("tasks", o.tasks);
+  if (o.tasks.empty()) root.fail("tasks", "must list at least one task");
+  root.read("num_fewshot", o.num_fewshot);
+  if (o.num_fewshot.empty()) root.fail("num_fewshot", "must list at least one shot count");
+  std::set<int64_t> shots;
+  for (int64_t k : o.num_fewshot) {
+    if (k < 0) root.fail("num_fewshot", fmt::format("holds {}; shot counts are 0 or more", k));
+    if (!shots.insert(k).second) root.fail("num_fewshot", fmt::format("lists {} twice", k));
+  }
+  root.read("limit", o.limit, config::Range::non_negative());
+  root.read("eval_batch_size", o.eval_batch_size, config::Range::at_least(1));
+  root.read("task_dir", o.task_dir);
+  root.read("plot", o.plot);
+}
+
+// The recipe may not set what the sweep sets for it: the shared keys, the model's size and
+// the step budget. Every other key is checked by the recipe's own readers (plan_run).
+void check_pretrain(config::Reader& root) {
+  root.require("pretrain");
+  config::Reader p = root.child("pretrain");
+  for (const char* key : {"out_dir", "seed", "threads", "device", "resume", "overwrite"}) {
+    if (p.has(key)) p.fail(key, "is set once for the whole sweep, at the top of its config");
+  }
+  config::Reader m = p.child("model");
+  for (const char* key : {"size", "n_layer", "n_head", "n_embd"}) {
+    if (m.has(key)) m.fail(key, "is set per size, under 'sizes'");
+  }
+  config::Reader t = p.child("trainer");
+  for (const char* key : {"max_steps", "epochs"}) {
+    if (t.has(key)) {
+      t.fail(key, "comes from the sweep's budget ('tokens_per_parameter' or 'token_budget')");
+    }
+  }
+}
+
+// `relative` where it first exists, searched upwards from the config file's folder,
+// then from the working directory; "" when none does.
+std::string find_above(const std::string& config_file, const std::string& relative) {
+  for (fs::path dir : {fs::absolute(config_file).parent_path(), fs::current_path()}) {
+    for (; !dir.empty(); dir = dir.parent_path()) {
+      auto candidate = dir / relative;
+      if (fs::exists(candidate)) return candidate.lexically_normal().string();
+      if (dir == dir.root_path()) break;
+    }
+  }
+  return "";
+}
+
+// A relative path as given when it exists from the working directory, else against the
+// config file's folder (as datasize's stage configs).
+std::string near_config(const std::string& path, const std::string& config_file) {
+  if (path.empty() || fs::path(path).is_absolute() || fs::exists(path)) return path;
+  const fs::path alt = fs::path(config_file).parent_path() / path;
+  return fs::exists(alt) ? alt.lexically_normal().string() : path;
+}
+
+// ---- one size ---------------------------------------------------------------------------
+
+struct SizePlan {
+  SizeSpec spec;
+  std::string dir;                     // out_dir/sizes/<name>, a `strata train` run directory
+  std::vector<std::string> overrides;  // of the pretrain section, max_steps included
+  int64_t block_size = 0;              // data.block_size, the model's default context
+  int64_t params = 0;                  // without embeddings
+  int64_t tokens_per_step = 0, max_steps = 0;
+  double flops_per_token = 0;  // training; for the ETA
+};
+
+std::string yaml_string(const std::string& s) { return json(s).dump(); }  // JSON is YAML
+
+// The pre-training config of one size, with the defaults a sweep gives every size.
+config::Document size_document(const config::Document& doc,
+                               const std::vector<std::string>& overrides,
+                               const std::string& data_dir, int64_t block_size) {
+  config::Document d = doc.section("pretrain", overrides);
+  d.set_default("model.type", "gpt");
+  d.set_default("data.corpus", kDefaultCorpus);
+  d.set_default("data.data_dir", yaml_string(data_dir));  // one tokenizer for every size
+  if (block_size > 0) d.set_default("model.block_size", std::to_string(block_size));
+  return d;
+}
+
+// Parameters outside embedding tables (token and position embeddings), each counted once.
+int64_t non_embedding_parameters(torch::nn::Module& model) {
+  std::set<const void*> embedding;
+  for (const auto& m : model.modules(/*include_self=*/false)) {
+    if (auto* e = m->as<torch::nn::Embedding>()) {
+      for (const auto& p : e->parameters()) embedding.insert(p.unsafeGetTensorImpl());
+    }
+  }
+  std::set<const void*> seen;
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) {
+    const void* key = p.unsafeGetTensorImpl();
+    if (embedding.count(key) == 0 && seen.insert(key).second) n += p.numel();
+  }
+  return n;
+}
+
+// Reads and checks one size's whole pre-training config (file:line in every message),
+// builds its model once to count it, and sets its step budget.
+SizePlan plan_size(const config::Document& doc, const RunOptions& run, const SweepOptions& o,
+                   const SizeSpec& spec) {
+  SizePlan s;
+  s.spec = spec;
+  s.dir = (fs::path(run.out_dir) / "sizes" / spec.name).string();
+  const std::string data_dir = (fs::path(run.out_dir) / "data").string();
+  s.overrides = {"out_dir=" + yaml_string(s.dir), fmt::format("seed={}", run.seed),
+                 "device=" + config::enum_name(run.device, device_choice_names()),
+                 "resume=true"};  // a size cut short continues from its latest checkpoint
+  if (run.threads > 0) s.overrides.push_back(fmt::format("threads={}", run.threads));
+  s.overrides.insert(s.overrides.end(), spec.model_overrides.begin(), spec.model_overrides.end());
+
+  config::Document probe = size_document(doc, s.overrides, data_dir, 0);
+  const RunPlan plan = plan_run(probe);
+  if (plan.objective.type != ObjectiveType::kCausalLM) {
+    probe.root()
+        .child("objective")
+        .fail("type",
+              "must be causal_lm: a sweep evaluates causal "
+              "language models in context");
+  }
+  s.block_size = plan.corpus.block_size;
+  probe.set_default("model.block_size", std::to_string(s.block_size));
+  // The tokenizer's size is known once the corpus is prepared; what it is asked for stands
+  // in (it only changes the embedding, which is not counted, and the ETA).
+  probe.set_default("model.vocab_size", std::to_string(plan.corpus.tokenizer.vocab_size));
+
+  torch::NoGradGuard no_grad;
+  config::Reader section = probe.root().child("model");
+  std::shared_ptr<Network> model;
+  try {
+    model = models::networks().make(plan.model_type, section.where("type"), section);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: size '{}': {}", spec.where, spec.name, e.what()));
+  }
+  if (model->causal_lm() == nullptr) {
+    section.fail("type", fmt::format("'{}' is not a causal language model; a sweep evaluates "
+                                     "in context",
+                                     plan.model_type));
+  }
+  s.params = non_embedding_parameters(*model);
+  s.flops_per_token = model->train_flops_per_unit();
+  if (s.flops_per_token <= 0) s.flops_per_token = 6.0 * double(s.params);
+
+  // Tokens per optimizer step as run_training counts them: batch_size windows of
+  // block_size tokens, grad_accum micro-batches (from tokens_per_step when given).
+  const int64_t window_tokens = plan.batch.batch_size * plan.corpus.block_size;
+  const int64_t grad_accum = plan.batch.tokens_per_step > 0
+                                 ? std::max<int64_t>(1, plan.batch.tokens_per_step / window_tokens)
+                                 : plan.trainer.grad_accum;
+  s.tokens_per_step = window_tokens * grad_accum;
+  const double budget =
+      o.token_budget > 0 ? o.token_budget : o.tokens_per_parameter * double(s.params);
+  s.max_steps = std::max<int64_t>(1, int64_t(std::ceil(budget / double(s.tokens_per_step))));
+  s.overrides.push_back(fmt::format("trainer.max_steps={}", s.max_steps));
+  return s;
+}
+
+int64_t latest_step(const std::string& run_dir) {
+  const std::string latest = latest_checkpoint(run_dir);
+  if (latest.empty()) return -1;
+  const std::string name = fs::path(latest).lexically_normal().filename().string();
+  try {
+    return name.rfind("step-", 0) == 0 ? std::stoll(name.substr(5)) : -1;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// Its final checkpoint and results.json exist: the size is not trained again.
+bool finished(const SizePlan& s) {
+  return fs::exists(fs::path(s.dir) / "results.json") &&
+         fs::exists(fs::path(s.dir) / "checkpoints" / checkpoint_name(s.max_steps) / "state.json");
+}
+
+std::string eval_file(const RunOptions& run, const SizePlan& s, int64_t k) {
+  return (fs::path(run.out_dir) / "sweep" / s.spec.name / fmt::format("{}shot.json", k)).string();
+}
+
+// ---- sweep.csv --------------------------------------------------------------------------
+
+struct Row {
+  std::string size;
+  int64_t params = 0;
+  std::string task;
+  int64_t num_fewshot = -1;  // -1: not a shot count (the ICL score)
+  std::string metric;
+  double value = 0;
+  double stderr_value = kNaN;  // NaN: undefined
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The rows of one eval results file: every metric of every task. A metric is named by its
+// filter too ("exact_match/strict") only when the task reports it under several filters.
+std::vector<Row> rows_of(const json& results, const std::string& path, const SizePlan& s,
+                         int64_t k) {
+  if (!results.is_object() || !results.contains("results") || !results["results"].is_object()) {
+    throw InputError(
+        fmt::format("{}: not an eval results file; remove it to evaluate again", path));
+  }
+  std::vector<Row> rows;
+  for (const auto& [task, metrics] : results["results"].items()) {
+    std::map<std::string, int> filters;
+    for (const auto& [key, value] : metrics.items()) {
+      const auto comma = key.find(',');
+      if (comma != std::string::npos && !ends_with(key.substr(0, comma), "_stderr")) {
+        ++filters[key.substr(0, comma)];
+      }
+    }
+    for (const auto& [key, value] : metrics.items()) {
+      const auto comma = key.find(',');
+      if (comma == std::string::npos || !value.is_number()) continue;
+      const std::string metric = key.substr(0, comma), filter = key.substr(comma + 1);
+      if (ends_with(metric, "_stderr")) continue;
+      Row r;
+      r.size = s.spec.name;
+      r.params = s.params;
+      r.task = task;
+      r.num_fewshot = k;
+      r.metric = filters[metric] > 1 ? metric + "/" + filter : metric;
+      r.value = value.get<double>();
+      const std::string se = metric + "_stderr," + filter;
+      if (metrics.contains(se) && metrics[se].is_number())
+        r.stderr_value = metrics[se].get<double>();
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
+// The last in-context learning score a size's run logged, if its evaluator logs one.
+std::optional<Row> icl_score_row(const SizePlan& s) {
+  std::ifstream in(fs::path(s.dir) / "metrics.jsonl");
+  std::optional<Row> out;
+  const std::string se = std::string(kIclScore) + "_stderr";
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("icl_score") == std::string::npos) continue;
+    const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (row.is_discarded() || !row.contains(kIclScore) || !row[kIclScore].is_number()) continue;
+    Row r;
+    r.size = s.spec.name;
+    r.params = s.params;
+    r.task = "validation";
+    r.metric = "icl_score";
+    r.value = row[kIclScore].get<double>();
+    if (row.contains(se) && row[se].is_number()) r.stderr_value = row[se].get<double>();
+    out = r;
+  }
+  return out;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string csv_text(const std::vector<Row>& rows) {
+  std::string out = "size,params,task,num_fewshot,metric,value,stderr\n";
+  for (const auto& r : rows) {
+    out += fmt::format("{},{},{},{},{},{:.6g},{}\n", csv_field(r.size), r.params, csv_field(r.task),
+                       r.num_fewshot >= 0 ? std::to_string(r.num_fewshot) : "", csv_field(r.metric),
+                       r.value,
+                       std::isnan(r.stderr_value) ? "" : fmt::format("{:.6g}", r.stderr_value));
+  }
+  return out;
+}
+
+json row_json(const Row& r) {
+  return {{"size", r.size},
+          {"params", r.params},
+          {"task", r.task},
+          {"num_fewshot", r.num_fewshot >= 0 ? json(r.num_fewshot) : json()},
+          {"metric", r.metric},
+          {"value", r.value},
+          {"stderr", std::isnan(r.stderr_value) ? json() : json(r.stderr_value)}};
+}
+
+// ---- progress ---------------------------------------------------------------------------
+
+std::string human_count(double n) {
+  if (n >= 1e9) return fmt::format("{:.1f}B", n / 1e9);
+  if (n >= 1e6) return fmt::format("{:.1f}M", n / 1e6);
+  if (n >= 1e3) return fmt::format("{:.0f}k", n / 1e3);
+  return fmt::format("{:.0f}", n);
+}
+
+std::string clock_text(double seconds) {
+  const int64_t s = int64_t(std::llround(std::max(0.0, seconds)));
+  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+}
+
+// Time left, from what this call has measured: training costs in FLOPs (per-token FLOPs x
+// tokens), evaluation in per-token FLOPs x (shots + 1), a prompt growing with its shots.
+// Training's rate is the last trained size's: the first size trained also prepares the
+// corpus, and larger sizes use the cores better than smaller ones.
+class SweepClock {
+ public:
+  void add_train(double units, double seconds) {
+    train_ = units;
+    train_s_ = seconds;
+  }
+  void add_eval(double units, double seconds) {
+    eval_ += units;
+    eval_s_ += seconds;
+  }
+  std::string eta(double train_left, double eval_left) const {
+    if (train_left <= 0 && eval_left <= 0) return "ETA 0:00:00";
+    if (train_left > 0 && train_ <= 0) return "ETA known once a size has trained";
+    const double train_s = train_left > 0 ? train_left * train_s_ / train_ : 0.0;
+    if (eval_left > 0 && eval_ <= 0) {
+      return train_left > 0 ? fmt::format("ETA {} + evaluation", clock_text(train_s))
+                            : "ETA known once a point is evaluated";
+    }
+    return "ETA " + clock_text(train_s + (eval_left > 0 ? eval_left * eval_s_ / eval_ : 0.0));
+  }
+
+ private:
+  double train_ = 0, train_s_ = 0, eval_ = 0, eval_s_ = 0;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+nlohmann::json sweep(const config::Document& doc) {
+  // ---- every check before any work
+  auto root = doc.root();
+  RunOptions run;
+  read_options(root, run);
+  SweepOptions o;
+  read_options(root, o);
+  check_pretrain(root);
+  root.finish();
+
+  o.task_dir = o.task_dir.empty() ? find_above(doc.file(), "configs/tasks")
+                                  : near_config(o.task_dir, doc.file());
+  if (o.task_dir.empty()) o.task_dir = "configs/tasks";
+  for (auto& t : o.tasks) {  // a path is relative to the working directory or the file
+    if (t.find('/') != std::string::npos || fs::path(t).extension() == ".yaml") {
+      t = near_config(t, doc.file());
+    }
+    try {
+      tasks::Task::load(tasks::find_task_file(t, o.task_dir));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: task '{}': {}", root.where("tasks"), t, e.what()));
+    }
+  }
+  std::vector<SizePlan> plans;
+  for (const auto& spec : o.sizes) plans.push_back(plan_size(doc, run, o, spec));
+
+  const fs::path out(run.out_dir);
+  if (run.overwrite) {  // start over; the prepared corpus is kept (it is checked on reuse)
+    for (const char* name : {"sizes", "sweep", "sweep.csv", "sweep.json", "sweep.png"}) {
+      fs::remove_all(out / name);
+    }
+  }
+  fs::create_directories(out);
+  write_file_atomic((out / "config.yaml").string(), doc.resolved_yaml());
+  const std::string data_dir = (out / "data").string();
+
+  // ---- what is left, for the ETA
+  double train_left = 0, eval_left = 0;
+  for (const auto& s : plans) {
+    if (!finished(s)) train_left += s.flops_per_token * double(s.max_steps * s.tokens_per_step);
+    for (int64_t k : o.num_fewshot) {
+      if (!fs::exists(eval_file(run, s, k))) eval_left += s.flops_per_token * double(k + 1);
+    }
+  }
+  SweepClock clock;
+  const size_t points = plans.size() * (1 + o.num_fewshot.size());
+  size_t point = 0;
+  int64_t trained = 0, evaluated = 0;
+  std::vector<Row> rows;
+  json sizes = json::array();
+
+  for (const auto& s : plans) {
+    // ---- train
+    ++point;
+    const double tokens = double(s.max_steps * s.tokens_per_step);
+    json results;
+    if (finished(s)) {
+      log::info("[sweep {}/{}] {} ({} params): trained before, {}", point, points, s.spec.name,
+                human_count(double(s.params)), s.dir);
+      results = read_json_file((fs::path(s.dir) / "results.json").string());
+    } else {
+      const int64_t step = latest_step(s.dir);
+      if (step > s.max_steps) {
+        throw InputError(fmt::format(
+            "{}: holds a checkpoint at step {}, past this recipe's {} steps: the recipe or the "
+            "budget changed since; give the sweep a new out_dir (or overwrite=true)",
+            s.dir, step, s.max_steps));
+      }
+      log::info("[sweep {}/{}] {} ({} params): training {} steps, {} tokens{}; {}", point, points,
+                s.spec.name, human_count(double(s.params)), s.max_steps, human_count(tokens),
+                step > 0 ? fmt::format(", resuming at step {}", step) : "",
+                clock.eta(train_left, eval_left));
+      const auto t0 = std::chrono::steady_clock::now();
+      results = train_document(size_document(doc, s.overrides, data_dir, s.block_size));
+      const double seconds = seconds_since(t0);
+      const double units = s.flops_per_token * tokens;
+      if (step <= 0) clock.add_train(units, seconds);  // a resumed size did only part of it
+      train_left -= units;
+      results["sweep_train_seconds"] = seconds;
+      write_file_atomic((fs::path(s.dir) / "results.json").string(), results.dump(2) + "\n");
+      ++trained;
+    }
+    sizes.push_back({{"name", s.spec.name},
+                     {"params", s.params},
+                     {"params_total", results.value("model_num_parameters", int64_t(0))},
+                     {"max_steps", s.max_steps},
+                     {"tokens_per_step", s.tokens_per_step},
+                     {"tokens", s.max_steps * s.tokens_per_step},
+                     {"train_seconds", results.value("sweep_train_seconds", 0.0)},
+                     {"run_dir", s.dir}});
+
+    // ---- evaluate at each shot count
+    for (int64_t k : o.num_fewshot) {
+      ++point;
+      const std::string file = eval_file(run, s, k);
+      if (fs::exists(file)) {
+        log::info("[sweep {}/{}] {}, {}-shot: evaluated before, {}", point, points, s.spec.name, k,
+                  file);
+      } else {
+        log::info("[sweep {}/{}] {}, {}-shot: evaluating {} task{}; {}", point, points, s.spec.name,
+                  k, o.tasks.size(), o.tasks.size() == 1 ? "" : "s",
+                  clock.eta(train_left, eval_left));
+        tasks::EvalRunOptions e;
+        e.model = s.dir;
+        e.tasks = o.tasks;
+        e.num_fewshot = k;
+        e.limit = o.limit;
+        e.batch_size = o.eval_batch_size;
+        e.seed = uint64_t(run.seed);
+        e.out = file;
+        e.threads = run.threads;
+        e.task_dir = o.task_dir;
+        const auto t0 = std::chrono::steady_clock::now();
+        tasks::run_eval(e);
+        const double units = s.flops_per_token * double(k + 1);
+        clock.add_eval(units, seconds_since(t0));
+        eval_left -= units;
+        ++evaluated;
+      }
+      for (auto& r : rows_of(read_json_file(file), file, s, k)) rows.push_back(r);
+      write_file_atomic((out / "sweep.csv").string(), csv_text(rows));  // current as points finish
+    }
+    if (auto icl = icl_score_row(s)) rows.push_back(*icl);
+    write_file_atomic((out / "sweep.csv").string(), csv_text(rows));
+  }
+
+  json summary = {{"params_counted", "non-embedding"},
+                  {"sizes", sizes},
+                  {"rows", json::array()},
+                  {"trained", trained},
+                  {"evaluated", evaluated}};
+  for (const auto& r : rows) summary["rows"].push_back(row_json(r));
+  if (o.plot) {
+    const std::string script = find_above(doc.file(), "scripts/plot_sweep.py");
+    const std::string png = (out / "sweep.png").string();
+    if (script.empty()) {
+      log::warn("sweep: scripts/plot_sweep.py not found; no plot");
+    } else {
+      const std::string cmd =
+          fmt::format("/usr/bin/python3 '{}' '{}' '{}'", script, (out / "sweep.csv").string(), png);
+      if (std::system(cmd.c_str()) == 0) {
+        summary["plot"] = png;
+      } else {
+        log::warn("sweep: plotting failed (needs python3-matplotlib): {}", cmd);
+      }
+    }
+  }
+  write_file_atomic((out / "sweep.json").string(), summary.dump(2) + "\n");
+  log::info("sweep: {} sizes, {} trained and {} points evaluated now; wrote {}", plans.size(),
+            trained, evaluated, (out / "sweep.csv").string());
+  return summary;
+}
+
+void sweep(const std::string& config_path, const std::vector<std::string>& overrides) {
+  sweep(config::Document::load(config_path, overrides));
+}
+
+}  // namespace strata::experiments
