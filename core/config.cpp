@@ -120,7 +120,7 @@ class TreeCheck {
     std::map<std::string, int> first_line;  // key -> line (1-based)
     std::vector<YAML::Node> merged;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: `it->first` lives in a temporary
       const int line = key.Mark().line + 1;
       if (!key.IsScalar()) {
         throw InputError(fmt::format("{}:{}: a key in '{}' is {}; keys must be names", file_,

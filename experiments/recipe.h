@@ -33,6 +33,7 @@
 #include "core/schedule.h"
 #include "core/tokenizer.h"
 #include "core/trainer.h"
+#include "tasks/task_evaluator.h"
 
 namespace strata::experiments {
 
@@ -71,6 +72,7 @@ struct RunPlan {
   TrainerOptions trainer;
   BatchOptions batch;
   DistributedOptions distributed;
+  tasks::TaskEvalOptions eval_tasks;  // `eval_tasks:`, in-context tasks during pre-training
   std::string data_where;  // "file.yaml:12" of the data section, for messages
 };
 
@@ -116,7 +118,8 @@ TrainingData corpus_data(const RunPlan& plan, const RunContext& ctx);
 
 std::shared_ptr<Objective> make_objective(const RunPlan& plan, const TrainingData& data);
 
-// Held-out loss and perplexity (corpus) or test accuracy (images), at trainer.eval_every.
+// Held-out loss and perplexity (corpus) or test accuracy (images), at trainer.eval_every;
+// the in-context tasks of `eval_tasks:` at their own cadence.
 std::vector<ScheduledEvaluator> make_evaluators(const RunPlan& plan, const RunContext& ctx,
                                                 const TrainingData& data,
                                                 const std::shared_ptr<Objective>& objective);

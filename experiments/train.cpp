@@ -75,6 +75,11 @@ RunPlan plan_run(const config::Document& doc) {
   read_options(root.child("schedule"), plan.schedule);
   read_options(root.child("trainer"), plan.trainer, plan.batch);
   read_options(root.child("distributed"), plan.distributed);
+  if (root.has("eval_tasks")) {
+    config::Reader eval_tasks = root.child("eval_tasks");
+    if (!plan.is_corpus) eval_tasks.fail("tasks", "in-context tasks need a language model on a corpus");
+    tasks::read_options(eval_tasks, plan.eval_tasks);
+  }
   root.finish();
   return plan;
 }
@@ -214,10 +219,16 @@ std::vector<ScheduledEvaluator> make_evaluators(const RunPlan& plan, const RunCo
                                                 const TrainingData& data,
                                                 const std::shared_ptr<Objective>& objective) {
   if (plan.is_corpus) {
-    return {{std::make_shared<data::HeldOutEvaluator>("validation", *data.held_out, objective,
-                                                      plan.corpus.eval_batch_size, ctx.device,
-                                                      data.unigram_loss),
-             plan.trainer.eval_every}};
+    std::vector<ScheduledEvaluator> out = {
+        {std::make_shared<data::HeldOutEvaluator>("validation", *data.held_out, objective,
+                                                  plan.corpus.eval_batch_size, ctx.device,
+                                                  data.unigram_loss),
+         plan.trainer.eval_every}};
+    if (!plan.eval_tasks.loaded.empty()) {
+      out.push_back({std::make_shared<tasks::TaskEvaluator>(plan.eval_tasks, data.tokenizer_path),
+                     plan.eval_tasks.every > 0 ? plan.eval_tasks.every : plan.trainer.eval_every});
+    }
+    return out;
   }
   return {{std::make_shared<ClassificationEvaluator>(plan.images.dataset, data.eval_inputs,
                                                      data.eval_labels,
@@ -348,6 +359,11 @@ nlohmann::json train_document(const config::Document& doc) {
   auto objective = make_objective(plan, data);
   auto evaluators = make_evaluators(plan, ctx, data, objective);
   auto model = make_model(plan, data);
+  if (!plan.eval_tasks.loaded.empty() && model->causal_lm() == nullptr) {
+    throw InputError(fmt::format("{}: eval_tasks: in-context tasks need a causal LM; model.type "
+                                 "'{}' is not one",
+                                 plan.doc->file(), plan.model_type));
+  }
   return run_training(plan, ctx, data, model, objective, evaluators);
 }
 

@@ -487,9 +487,15 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
           std::vector<std::vector<int64_t>> ctx;
           std::vector<const std::vector<int64_t>*> seqs;
           for (size_t i = 0; i < n; ++i) ctx.push_back(encode_pair(codec, prompts[i], "").context);
-          for (const auto& c : ctx) seqs.push_back(&c);
+          // Contexts longer than the model are cut on the left, each its own way: they
+          // share nothing and do not shorten the others' prefix.
+          for (const auto& c : ctx) {
+            if (int64_t(c.size()) < model.context_length()) seqs.push_back(&c);
+          }
           const size_t shared = common_prefix(seqs, 1);
-          prefix = prefix_cache(model, {ctx[0].begin(), ctx[0].begin() + int64_t(shared)});
+          if (shared > 0) {
+            prefix = prefix_cache(model, {seqs[0]->begin(), seqs[0]->begin() + int64_t(shared)});
+          }
         }
         for (size_t i = 0; i < n; ++i) {
           std::vector<std::string> conts;

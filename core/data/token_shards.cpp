@@ -385,11 +385,39 @@ HeldOutEvaluator::HeldOutEvaluator(std::string name, HeldOutWindows windows,
       device_(device),
       unigram_loss_(unigram_loss) {}
 
+double icl_score(CausalLM& model, const HeldOutWindows& windows, int64_t batch_size,
+                 torch::Device device) {
+  const int64_t T = windows.block_size();
+  const int64_t early_from = (8 * T + 50) / 100, early_to = (12 * T + 50) / 100;
+  const int64_t late_from = (80 * T + 50) / 100;
+  if (T < 13 || early_to <= early_from || windows.size() == 0) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  torch::NoGradGuard no_grad;
+  auto per_position = torch::zeros({T}, torch::kDouble);
+  for (int64_t i = 0; i < windows.size(); i += batch_size) {
+    Batch batch = windows.batch(i, std::min(batch_size, windows.size() - i)).to(device);
+    auto scores = model.score(batch.input, batch.target);
+    per_position += -scores.logprobs.to(torch::kCPU, torch::kDouble).sum(0);
+  }
+  per_position /= double(windows.size());
+  const double late = per_position.slice(0, late_from, T).mean().item<double>();
+  const double early = per_position.slice(0, early_from, early_to).mean().item<double>();
+  return late - early;
+}
+
 Metrics HeldOutEvaluator::evaluate(Network& model) {
   const HeldOutLoss loss = held_out_loss(model, *objective_, windows_, batch_size_, device_);
   Metrics m = {{"eval/" + name_ + "/loss", loss.mean()},
                {"eval/" + name_ + "/ppl", loss.perplexity()}};
   if (!std::isnan(unigram_loss_)) m["eval/" + name_ + "/unigram_loss"] = unigram_loss_;
+  if (CausalLM* lm = model.causal_lm()) {
+    const bool was_training = model.is_training();
+    model.eval();
+    const double score = icl_score(*lm, windows_, batch_size_, device_);
+    model.train(was_training);
+    if (!std::isnan(score)) m["eval/" + name_ + "/icl_score"] = score;
+  }
   return m;
 }
 

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/causal_lm.h"
 #include "core/data/loader.h"
 #include "core/evaluator.h"
 #include "core/network.h"
@@ -176,8 +177,17 @@ HeldOutLoss held_out_loss(Network& model, Objective& objective, const HeldOutWin
 // p(w) = (count_train(w) + 1) / (N_train + V), on the held-out windows' target tokens.
 double unigram_baseline(const TokenStream& train, const HeldOutWindows& held_out);
 
+// The in-context learning score of Olsson et al. (2022, "In-context Learning and Induction
+// Heads", sec. 2: the loss at token 500 minus the loss at token 50 of 512): the mean
+// next-token loss (nats) over window positions [0.8T, T) minus that over [0.08T, 0.12T),
+// on the held-out windows, for a causal LM (negative: later tokens, which see more
+// context, are predicted better). NaN when T < 13 (the early range would be empty).
+double icl_score(CausalLM& model, const HeldOutWindows& windows, int64_t batch_size,
+                 torch::Device device);
+
 // held_out_loss as an Evaluator: eval/<name>/loss and eval/<name>/ppl, plus
-// eval/<name>/unigram_loss when given one (NaN: none).
+// eval/<name>/unigram_loss when given one (NaN: none), and eval/<name>/icl_score
+// (icl_score above) when the model is a causal LM.
 class HeldOutEvaluator : public Evaluator {
  public:
   HeldOutEvaluator(std::string name, HeldOutWindows windows, std::shared_ptr<Objective> objective,

@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "core/safetensors.h"
 #include "tests/support/process.h"
@@ -44,6 +45,15 @@ std::map<int64_t, std::string> loss_texts(const std::string& metrics_path) {
   return out;
 }
 
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
 std::string final_weights(const std::string& run_dir) {
   return run_dir + "/checkpoints/" + read_text(run_dir + "/checkpoints/latest").substr(0, 12) +
          "/model.safetensors";
@@ -53,12 +63,27 @@ std::string final_weights(const std::string& run_dir) {
 
 TEST_CASE("pre-training writes results with the unigram baseline", "[pretrain]") {
   auto dir = temp_dir("pretrain-basic");
-  auto r = run_strata({"train", kConfig, "out_dir=" + dir, "trainer.max_steps=10"});
+  // In-context tasks during pre-training, on their own cadence (every 5 steps).
+  auto r = run_strata({"train", kConfig, "out_dir=" + dir, "trainer.max_steps=10",
+                       "eval_tasks={tasks: [copy_words], num_fewshot: [0, 2], limit: 3, every: 5}"});
   INFO(r.output);
   REQUIRE(r.status == 0);
   auto results = nlohmann::json::parse(read_text(dir + "/results.json"));
   CHECK(results["unigram_loss"].get<double>() > 1.0);
   CHECK(results["results"].contains("eval/validation/loss"));
+  CHECK(results["results"].contains("eval/validation/icl_score"));
+  int task_rows = 0;
+  for (const auto& line : split_lines(read_text(dir + "/metrics.jsonl"))) {
+    auto row = nlohmann::json::parse(line);
+    if (row.contains("eval/copy_words/2shot/exact_match_strip") ||
+        row.contains("eval/copy_words/2shot/exact_match")) {
+      CHECK(row.contains("eval/copy_words/0shot/" +
+                         std::string(row.contains("eval/copy_words/2shot/exact_match") ? "exact_match"
+                                                                                          : "exact_match_strip")));
+      ++task_rows;
+    }
+  }
+  CHECK(task_rows == 2);  // steps 5 and 10
   CHECK(fs::exists(dir + "/checkpoints/step-0000010/tokenizer.model"));
   auto rows = read_text(dir + "/metrics.jsonl");
   CHECK(rows.find("tokens_per_s") != std::string::npos);
@@ -69,6 +94,19 @@ TEST_CASE("pre-training writes results with the unigram baseline", "[pretrain]")
   INFO(gen.output);
   CHECK(gen.status == 0);
   CHECK(gen.output.rfind("The Congress", 0) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("pre-training refuses bad eval_tasks before preparing data", "[pretrain]") {
+  auto dir = temp_dir("pretrain-bad-tasks");
+  auto r = run_strata({"train", kConfig, "out_dir=" + dir, "eval_tasks={tasks: [no_such_task]}"});
+  INFO(r.output);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("no_such_task") != std::string::npos);
+  CHECK(!fs::exists(dir + "/data"));
+  r = run_strata({"train", kConfig, "out_dir=" + dir, "eval_tasks={tasks: [copy_words], limt: 3}"});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("limit") != std::string::npos);  // did you mean
   fs::remove_all(dir);
 }
 

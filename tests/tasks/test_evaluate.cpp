@@ -298,3 +298,21 @@ TEST_CASE("speed switches: a shared prefix, shared contexts and batched generati
   auto a = evaluate_task(task, lm, *codec, fast), b = evaluate_task(task, lm, *codec, slow);
   for (size_t m = 0; m < a.metrics.size(); ++m) CHECK(a.metrics[m].value == b.metrics[m].value);
 }
+
+TEST_CASE("speed switches: prompts longer than the model share no prefix cache", "[tasks]") {
+  auto model = debug_gpt(16);
+  auto& lm = *model->causal_lm();
+  auto codec = byte_codec();
+  // Every prompt starts with the same 20 bytes, longer than the 16-token context.
+  std::vector<json> docs;
+  for (int i = 0; i < 3; ++i) {
+    docs.push_back({{"q", std::string(20, 'p') + std::to_string(i)}, {"choices", {"a", "bb"}}, {"label", 0}});
+  }
+  docs.push_back({{"q", "short"}, {"choices", {"a", "bb"}}, {"label", 1}});
+  auto task = make_task(OutputType::kMultipleChoice, docs);
+  EvalOptions fast, slow;
+  slow.reuse_prefix = slow.share_context = false;
+  auto a = evaluate_task(task, lm, *codec, fast), b = evaluate_task(task, lm, *codec, slow);
+  CHECK(a.truncated == 3);
+  for (size_t m = 0; m < a.metrics.size(); ++m) CHECK(a.metrics[m].value == b.metrics[m].value);
+}

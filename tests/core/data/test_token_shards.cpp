@@ -17,6 +17,7 @@
 
 #include "core/data/token_shards.h"
 #include "core/errors.h"
+#include "models/gpt/gpt.h"
 #include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -297,4 +298,27 @@ TEST_CASE("shards: a skewed train split gives a baseline below uniform", "[shard
   const double expected = -(90 * std::log(901.0 / 1010) + 10 * std::log(101.0 / 1010)) / 100;
   CHECK(unigram_baseline(train, windows) == Approx(expected).epsilon(1e-12));
   CHECK(expected < std::log(10.0));
+}
+
+TEST_CASE("shards: the in-context learning score against per-position losses by hand", "[shards]") {
+  TempDir dir("shards-icl");
+  make_data(dir.path);
+  const TokenStream val = TokenStream::open(dir.path, "validation");
+  HeldOutWindows windows(val, 100, 6);
+  torch::manual_seed(5);
+  strata::models::GPT model(strata::models::gpt_size("debug").vocab_size(1000).block_size(100));
+  model->eval();
+  const double score = strata::data::icl_score(*model->causal_lm(), windows, 4, torch::kCPU);
+  // By hand: log_softmax of the full logits, the loss at each position averaged over the
+  // windows, then positions [80, 100) minus positions [8, 12).
+  torch::NoGradGuard no_grad;
+  Batch b = windows.batch(0, windows.size());
+  auto logp = torch::log_softmax(model->forward(b.input).to(torch::kDouble), -1);
+  auto nll = -logp.gather(2, b.target.unsqueeze(2)).squeeze(2).mean(0);  // [T]
+  const double expected = nll.slice(0, 80, 100).mean().item<double>() -
+                          nll.slice(0, 8, 12).mean().item<double>();
+  CHECK(score == Approx(expected).margin(1e-6));
+  // Too short a window for the early range: no score.
+  CHECK(std::isnan(strata::data::icl_score(*model->causal_lm(), HeldOutWindows(val, 10, 2), 4,
+                                            torch::kCPU)));
 }
