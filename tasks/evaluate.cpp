@@ -479,24 +479,32 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
         for (const auto& c : choices[i]) requests.push_back({prompts[i], cfg.target_delimiter + c});
       }
       std::vector<LoglikelihoodResult> res;
-      if (options.share_context) {
-        // Each document's context runs once for all its choices, after the prefix every
-        // document's context starts with (the first_n shots), which runs once per task.
-        PrefixCache prefix;
-        if (options.reuse_prefix && n > 1) {
-          std::vector<std::vector<int64_t>> ctx;
-          std::vector<const std::vector<int64_t>*> seqs;
-          for (size_t i = 0; i < n; ++i) ctx.push_back(encode_pair(codec, prompts[i], "").context);
-          // Contexts longer than the model are cut on the left, each its own way: they
-          // share nothing and do not shorten the others' prefix.
-          for (const auto& c : ctx) {
-            if (int64_t(c.size()) < model.context_length()) seqs.push_back(&c);
-          }
-          const size_t shared = common_prefix(seqs, 1);
-          if (shared > 0) {
-            prefix = prefix_cache(model, {seqs[0]->begin(), seqs[0]->begin() + int64_t(shared)});
-          }
+      // Two ways to save work, of which one forward can take only one: a document's
+      // context run once for its choices, or the prefix every context starts with (the
+      // first_n shots) run once per task and rows batched across documents. The prefix is
+      // computed first; when it covers at least half of the contexts' tokens, the
+      // batched rows are faster (bench/eval at 5 shots: 995 against 865 requests/s).
+      PrefixCache prefix;
+      size_t context_tokens = 0;
+      if (options.reuse_prefix && n > 1) {
+        std::vector<std::vector<int64_t>> ctx;
+        std::vector<const std::vector<int64_t>*> seqs;
+        for (size_t i = 0; i < n; ++i) {
+          ctx.push_back(encode_pair(codec, prompts[i], "").context);
+          context_tokens += ctx.back().size();
         }
+        // Contexts longer than the model are cut on the left, each its own way: they
+        // share nothing and do not shorten the others' prefix.
+        for (const auto& c : ctx) {
+          if (int64_t(c.size()) < model.context_length()) seqs.push_back(&c);
+        }
+        const size_t shared = common_prefix(seqs, 1);
+        if (shared > 0) {
+          prefix = prefix_cache(model, {seqs[0]->begin(), seqs[0]->begin() + int64_t(shared)});
+        }
+      }
+      const bool rows_win = 2 * prefix.tokens.size() * n >= context_tokens && !prefix.tokens.empty();
+      if (options.share_context && !rows_win) {
         for (size_t i = 0; i < n; ++i) {
           std::vector<std::string> conts;
           for (const auto& c : choices[i]) conts.push_back(cfg.target_delimiter + c);
