@@ -1,5 +1,9 @@
 #include "core/json_input.h"
 
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
 #include <set>
 #include <utility>
 #include <vector>
@@ -132,6 +136,21 @@ json parse_json_input(std::string_view text, const std::string& where,
   std::string why = sax.error();
   if (auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
   throw InputError(one_line(where + ": invalid JSON: " + why));
+}
+
+int64_t json_int64(const nlohmann::json& value, const std::string& where, const std::string& what) {
+  constexpr double kLimit = 9223372036854775808.0;  // 2^63
+  if (value.is_number_unsigned()) {
+    const uint64_t u = value.get<uint64_t>();
+    if (u <= uint64_t(std::numeric_limits<int64_t>::max())) return int64_t(u);
+  } else if (value.is_number_integer()) {
+    return value.get<int64_t>();
+  } else if (value.is_number_float()) {
+    const double d = value.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && d >= -kLimit && d < kLimit) return int64_t(d);
+  }
+  throw InputError(fmt::format("{}: '{}' must be a whole number, not {}", where, what,
+                               value.dump().substr(0, 40)));
 }
 
 }  // namespace strata

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,12 @@ namespace strata {
 //     stand-ins core/sniff.h names, when `expected` is not empty and the text is not JSON)
 nlohmann::json parse_json_input(std::string_view text, const std::string& where,
                                 const std::string& expected = "");
+
+// A whole number read from such a file: an integer, or a float with no fraction, within
+// int64. Anything else (a string, 2.5, 3.3e60, NaN) is an InputError
+// "<where>: '<what>' must be a whole number, not <the value>". nlohmann's get<int64_t>()
+// casts a float to the integer type, which is undefined behaviour out of range (found by
+// fuzz/state_json: a state.json step of 3.3e60).
+int64_t json_int64(const nlohmann::json& value, const std::string& where, const std::string& what);
 
 }  // namespace strata

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/errors.h"
+#include "core/json_input.h"
 
 namespace strata {
 
@@ -32,7 +33,7 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   };
   TrainerState s;
   try {
-    s.step = field(j, "step", "step").get<int64_t>();
+    s.step = json_int64(field(j, "step", "step"), where, "step");
     s.cpu_rng = field(field(j, "rng", "rng"), "cpu", "rng.cpu").get<std::string>();
     s.data = field(j, "data", "data");
     const auto& schedule = field(j, "schedule", "schedule");
@@ -42,9 +43,9 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
       if (name == type) s.schedule.type = value, known = true;
     }
     if (!known) throw InputError(fmt::format("{}: unknown schedule.type '{}'", where, type));
-    s.schedule.warmup_steps = field(schedule, "warmup_steps", "schedule.warmup_steps").get<int64_t>();
+    s.schedule.warmup_steps = json_int64(field(schedule, "warmup_steps", "schedule.warmup_steps"), where, "schedule.warmup_steps");
     s.schedule.min_lr_ratio = schedule.value("min_lr_ratio", 0.0);
-    s.total_steps = field(schedule, "total_steps", "schedule.total_steps").get<int64_t>();
+    s.total_steps = json_int64(field(schedule, "total_steps", "schedule.total_steps"), where, "schedule.total_steps");
     s.lr = field(schedule, "lr", "schedule.lr").get<double>();
     s.optimizer = field(j, "optimizer", "optimizer");
     const auto& freeze = field(j, "freeze", "freeze");
@@ -52,7 +53,7 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
     s.freeze_policy = freeze.value("policy", nlohmann::json());
     const auto& window = field(j, "loss_window", "loss_window");
     s.loss_sum = field(window, "sum", "loss_window.sum").get<double>();
-    s.loss_count = field(window, "count", "loss_window.count").get<int64_t>();
+    s.loss_count = json_int64(field(window, "count", "loss_window.count"), where, "loss_window.count");
     s.metrics = j.value("metrics", nlohmann::json::object());
   } catch (const nlohmann::json::exception& e) {
     throw InputError(fmt::format("{}: a field has the wrong type ({})", where, e.what()));

@@ -357,6 +357,24 @@ std::vector<Row> rows_of(const json& results, const std::string& path, const Siz
   return rows;
 }
 
+// The seconds a size's training steps took, from its metrics.jsonl (tokens over the mean
+// tokens_per_s of its rows): without the corpus preparation and evaluations that the wall
+// time of its first run includes, which would make the ETA of a sweep's first size many
+// times too long. 0 when no row has a rate.
+double training_seconds(const SizePlan& s, double tokens) {
+  std::ifstream in(fs::path(s.dir) / "metrics.jsonl");
+  double sum = 0;
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("tokens_per_s") == std::string::npos) continue;
+    const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (row.is_discarded() || !row.contains("tokens_per_s") || !row["tokens_per_s"].is_number()) continue;
+    sum += row["tokens_per_s"].get<double>();
+    ++n;
+  }
+  return n > 0 && sum > 0 ? tokens / (sum / double(n)) : 0.0;
+}
+
 // The last in-context learning score a size's run logged, if its evaluator logs one.
 std::optional<Row> icl_score_row(const SizePlan& s) {
   std::ifstream in(fs::path(s.dir) / "metrics.jsonl");
@@ -531,7 +549,8 @@ nlohmann::json sweep(const config::Document& doc) {
       results = train_document(size_document(doc, s.overrides, data_dir, s.block_size));
       const double seconds = seconds_since(t0);
       const double units = s.flops_per_token * tokens;
-      if (step <= 0) clock.add_train(units, seconds);  // a resumed size did only part of it
+      const double stepping = training_seconds(s, tokens);
+      if (step <= 0) clock.add_train(units, stepping > 0 ? stepping : seconds);  // a resumed size did only part of it
       train_left -= units;
       results["sweep_train_seconds"] = seconds;
       write_file_atomic((fs::path(s.dir) / "results.json").string(), results.dump(2) + "\n");

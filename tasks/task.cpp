@@ -624,8 +624,9 @@ std::vector<std::string> Task::doc_to_choice(const json& doc, const std::string&
 Target Task::doc_to_target(const json& doc, const std::string& where) const {
   const std::string& src = config_.doc_to_target;
   bool has_choices = !config_.choice_list.empty() || !config_.doc_to_choice.empty();
-  auto is_index = [](const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  auto is_index = [](const std::string& s) {  // at most 18 digits: std::stoll cannot overflow
+    return !s.empty() && s.size() <= 18 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   };
   Target t;
   if (is_index(src) && !(doc.is_object() && doc.contains(src))) {

@@ -121,9 +121,28 @@ const std::string& as_string(const json& v, const char* what) {
   return v.get_ref<const std::string&>();
 }
 
+// A double as int64, truncated toward zero as Python's int(); out of int64's range (Python
+// would give a big integer) is a TemplateError, not the undefined cast.
+int64_t truncate_to_int(double d) {
+  if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) {
+    throw TemplateError(fmt::format("int: {} is out of the range of a 64-bit integer", d));
+  }
+  return int64_t(d);
+}
+
+// An integer literal of a template; one too large for int64 is a TemplateError.
+int64_t int_literal(const std::string& text) {
+  try {
+    return std::stoll(text);
+  } catch (const std::exception&) {
+    throw TemplateError(fmt::format("integer {} is out of the range of a 64-bit integer", text));
+  }
+}
+
 int64_t to_int(const json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number()) return int64_t(v.get<double>());
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number()) return truncate_to_int(v.get<double>());
   if (v.is_boolean()) return v.get<bool>() ? 1 : 0;
   if (v.is_string()) {  // jinja2's int filter: 0 for text that is not a number
     std::string s = strip(v.get<std::string>(), "", true, true);
@@ -132,8 +151,9 @@ int64_t to_int(const json& v) {
       int64_t i = std::stoll(s, &used);
       if (used == s.size()) return i;
       double d = std::stod(s, &used);
-      if (used == s.size()) return int64_t(d);
-    } catch (const std::exception&) {
+      if (used == s.size()) return truncate_to_int(d);
+    } catch (const std::invalid_argument&) {
+    } catch (const std::out_of_range&) {
     }
   }
   return 0;
@@ -347,7 +367,7 @@ class Parser {
         ++p_;
         if (peek().kind == Tok::kInt) {  // a.0 is a[0] in jinja2
           auto idx = make(Expr::kLiteral);
-          idx->literal = std::stoll(t_[p_++].text);
+          idx->literal = int_literal(t_[p_++].text);
           e = make(Expr::kIndex, "", {e, idx});
           continue;
         }
@@ -384,11 +404,11 @@ class Parser {
         }
         return lit;
       case Tok::kInt:
-        lit->literal = std::stoll(t.text);
+        lit->literal = int_literal(t.text);
         ++p_;
         return lit;
       case Tok::kFloat:
-        lit->literal = std::stod(t.text);
+        lit->literal = std::strtod(t.text.c_str(), nullptr);  // 1e999 is inf, as Python
         ++p_;
         return lit;
       case Tok::kName: {

@@ -1,5 +1,7 @@
 #include "core/data/loader.h"
 
+#include "core/json_input.h"
+
 namespace strata::data {
 
 ImageBatches::ImageBatches(const ImageSet& set, int64_t batch_size, uint64_t seed,
@@ -50,8 +52,8 @@ nlohmann::json ImageBatches::state() const {
 }
 
 void ImageBatches::load_state(const nlohmann::json& state) {
-  epoch_ = state.at("epoch").get<int64_t>();
-  position_ = state.at("position").get<int64_t>();
+  epoch_ = json_int64(state.at("epoch"), "state.json", "data.epoch");
+  position_ = json_int64(state.at("position"), "state.json", "data.position");
   start_epoch();
 }
 

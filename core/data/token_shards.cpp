@@ -70,7 +70,7 @@ nlohmann::json ShardManifest::to_json() const {
 ShardManifest ShardManifest::from_json(const nlohmann::json& j, const std::string& where) {
   ShardManifest m;
   try {
-    m.version = j.at("version").get<int>();
+    m.version = int(json_int64(j.at("version"), "data manifest " + where, "version"));
     if (m.version != kVersion) {
       throw InputError("data manifest " + where + " has version " + std::to_string(m.version) +
                        ", this Strata reads version " + std::to_string(kVersion) +
@@ -78,18 +78,19 @@ ShardManifest ShardManifest::from_json(const nlohmann::json& j, const std::strin
     }
     m.tokenizer = j.at("tokenizer").get<std::string>();
     m.tokenizer_hash = j.at("tokenizer_hash").get<std::string>();
-    m.vocab_size = j.at("vocab_size").get<int64_t>();
-    m.eos_id = j.at("eos_id").get<int64_t>();
+    m.vocab_size = json_int64(j.at("vocab_size"), "data manifest " + where, "vocab_size");
+    m.eos_id = json_int64(j.at("eos_id"), "data manifest " + where, "eos_id");
     m.dtype = j.at("dtype").get<std::string>();
     dtype_bytes(m.dtype);
     for (const auto& [name, s] : j.at("splits").items()) {
       SplitShards split;
-      split.tokens = s.at("tokens").get<int64_t>();
-      split.documents = s.at("documents").get<int64_t>();
-      split.bytes = s.at("bytes").get<int64_t>();
+      split.tokens = json_int64(s.at("tokens"), "data manifest " + where, "splits." + name + ".tokens");
+      split.documents = json_int64(s.at("documents"), "data manifest " + where, "splits." + name + ".documents");
+      split.bytes = json_int64(s.at("bytes"), "data manifest " + where, "splits." + name + ".bytes");
       int64_t sum = 0;
       for (const auto& f : s.at("files")) {
-        split.files.push_back({f.at("path").get<std::string>(), f.at("tokens").get<int64_t>()});
+        split.files.push_back({f.at("path").get<std::string>(),
+                               json_int64(f.at("tokens"), "data manifest " + where, "splits." + name + ".files.tokens")});
         sum += split.files.back().tokens;
       }
       if (sum != split.tokens) {
@@ -303,7 +304,7 @@ nlohmann::json TokenShardBatches::state() const {
 }
 
 void TokenShardBatches::load_state(const nlohmann::json& state) {
-  counter_ = state.at("micro_batch").get<int64_t>();
+  counter_ = json_int64(state.at("micro_batch"), "state.json", "data.micro_batch");
 }
 
 // --- Held-out windows ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -51,4 +52,19 @@ TEST_CASE("json input: a trainer's state.json, the fuzz target's seed, parses", 
   CHECK(state.at("step") == 10);
   CHECK(state.at("rng").at("cpu").get<std::string>().size() == 2 * 5056);
   CHECK(state.at("data").at("position") == 80);
+}
+
+TEST_CASE("json_int64: whole numbers only, never an undefined cast", "[json]") {
+  using strata::json_int64;
+  CHECK(json_int64(nlohmann::json(42), "s.json", "step") == 42);
+  CHECK(json_int64(nlohmann::json(-3), "s.json", "step") == -3);
+  CHECK(json_int64(nlohmann::json(7.0), "s.json", "step") == 7);
+  // Found by fuzz/state_json: a step of 3.3e60 was cast to int64 (undefined behaviour).
+  CHECK_THROWS_WITH(json_int64(nlohmann::json(3.33333e60), "s.json", "step"),
+                    Catch::Contains("s.json: 'step' must be a whole number"));
+  CHECK_THROWS_AS(json_int64(nlohmann::json(2.5), "s.json", "step"), strata::InputError);
+  CHECK_THROWS_AS(json_int64(nlohmann::json("10"), "s.json", "step"), strata::InputError);
+  CHECK_THROWS_AS(json_int64(nlohmann::json(18446744073709551615ull), "s.json", "step"),
+                  strata::InputError);
+  CHECK_THROWS_AS(json_int64(nlohmann::json(std::nan("")), "s.json", "step"), strata::InputError);
 }

@@ -91,6 +91,11 @@ TEST_CASE("trainer: state.json round-trips through TrainerState", "[trainer]") {
   nlohmann::json wrong = j;
   wrong["step"] = "twelve";
   CHECK_THROWS_AS(TrainerState::from_json(wrong, "state.json"), InputError);
+  // Found by fuzz/state_json: a float too large for int64 was cast (undefined behaviour).
+  nlohmann::json huge = j;
+  huge["loss_window"]["count"] = 3.33333e60;
+  CHECK_THROWS_WITH(TrainerState::from_json(huge, "state.json"),
+                    Catch::Contains("'loss_window.count' must be a whole number"));
   nlohmann::json bad_rng = j;
   bad_rng["rng"]["cpu"] = "xyz";
   CHECK_THROWS_WITH(TrainerState::from_json(bad_rng, "state.json"), Catch::Contains("rng.cpu"));
