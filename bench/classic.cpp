@@ -29,12 +29,15 @@
 #include <functional>
 #include <stdexcept>
 
+#include "bench/common.h"
 #include "core/data/fashion_mnist.h"
 #include "core/run.h"
 #include "models/classic/hog.h"
 #include "models/classic/learner.h"
 
 using namespace strata;
+using strata::bench::run_child;
+using strata::bench::shell_quote;
 namespace fs = std::filesystem;
 
 namespace {
@@ -69,31 +72,6 @@ Result run_strata(const torch::Tensor& xtr, const torch::Tensor& ytr, const torc
 }
 
 const fs::path kSourceDir = fs::path(__FILE__).parent_path().parent_path();
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// Runs `command` (stderr joined to stdout), echoing each line with `prefix`; returns the
-// output. A non-zero exit is fatal: the numbers would mean nothing.
-std::string run_child(const std::string& command, const std::string& prefix) {
-  std::fflush(stdout);
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot start: " + command);
-  std::string output;
-  char line[4096];
-  while (std::fgets(line, sizeof line, pipe)) {
-    output += line;
-    fmt::print("{}{}", prefix, line);
-    std::fflush(stdout);
-  }
-  if (int status = pclose(pipe); status != 0) {
-    throw std::runtime_error(fmt::format("failed ({}): {}", status, command));
-  }
-  return output;
-}
 
 // `strata train configs/classic/fashion-rf.yaml` into a fresh folder; the times and test
 // accuracy from its results.json.

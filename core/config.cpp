@@ -194,6 +194,32 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 
 // ---- Document -------------------------------------------------------------------------
 
+namespace {
+
+// One `a.b.c=value` override onto a section's tree, as parse() applies them to a file's.
+void apply_override(Document::State& state, const std::string& o) {
+  auto eq = o.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw InputError(fmt::format("override '{}': expected key=value, as in model.n_layer=4", o));
+  }
+  const std::string key = o.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(o.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("override '{}': value is not valid YAML: {}", o, e.msg));
+  }
+  TreeCheck(fmt::format("override '{}'", o)).check(value, key);  // duplicate keys, merges
+  auto parts = split_path(key);
+  if (std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); })) {
+    throw InputError(fmt::format("override '{}': empty part in key '{}'", o, key));
+  }
+  set_path(state.tree, parts, value, fmt::format("override '{}'", o));
+  state.overrides[key] = o;
+}
+
+}  // namespace
+
 Document Document::parse(const std::string& text, const std::string& name,
                          const std::vector<std::string>& overrides) {
   Document d;
@@ -212,25 +238,7 @@ Document Document::parse(const std::string& text, const std::string& name,
   }
   TreeCheck(name).check(d.state_->tree, "");
   d.state_->resolved = YAML::Node(YAML::NodeType::Map);
-  for (const auto& o : overrides) {
-    auto eq = o.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      throw InputError(fmt::format("override '{}': expected key=value, as in model.n_layer=4", o));
-    }
-    std::string key = o.substr(0, eq);
-    YAML::Node value;
-    try {
-      value = YAML::Load(o.substr(eq + 1));
-    } catch (const YAML::Exception& e) {
-      throw InputError(fmt::format("override '{}': value is not valid YAML: {}", o, e.msg));
-    }
-    auto parts = split_path(key);
-    if (std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); })) {
-      throw InputError(fmt::format("override '{}': empty part in key '{}'", o, key));
-    }
-    set_path(d.state_->tree, parts, value, fmt::format("override '{}'", o));
-    d.state_->overrides[key] = o;
-  }
+  for (const auto& o : overrides) apply_override(*d.state_, o);
   return d;
 }
 
@@ -242,30 +250,6 @@ Document Document::load(const std::string& path, const std::vector<std::string>&
   return parse(ss.str(), path, overrides);
 }
 
-namespace {
-
-// One `a.b.c=value` override onto a section's tree, as parse() applies them to a file's.
-void apply_override(Document::State& state, const std::string& o) {
-  auto eq = o.find('=');
-  if (eq == std::string::npos || eq == 0) {
-    throw InputError(fmt::format("override '{}': expected key=value, as in model.n_layer=4", o));
-  }
-  const std::string key = o.substr(0, eq);
-  YAML::Node value;
-  try {
-    value = YAML::Load(o.substr(eq + 1));
-  } catch (const YAML::Exception& e) {
-    throw InputError(fmt::format("override '{}': value is not valid YAML: {}", o, e.msg));
-  }
-  auto parts = split_path(key);
-  if (std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); })) {
-    throw InputError(fmt::format("override '{}': empty part in key '{}'", o, key));
-  }
-  set_path(state.tree, parts, value, fmt::format("override '{}'", o));
-  state.overrides[key] = o;
-}
-
-}  // namespace
 
 Document Document::section(const std::string& key,
                            const std::vector<std::string>& overrides) const {
