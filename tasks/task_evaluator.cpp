@@ -23,6 +23,8 @@ void read_options(config::Reader& r, TaskEvalOptions& o) {
     r.read("num_fewshot", k, config::Range::non_negative());
     o.num_fewshot = {k};
   }
+  if (o.tasks.empty()) r.fail("tasks", "must name at least one task");
+  if (o.num_fewshot.empty()) r.fail("num_fewshot", "must list at least one shot count");
   for (int64_t k : o.num_fewshot) {
     if (k < 0) r.fail("num_fewshot", "must list shot counts of 0 or more");
   }

@@ -104,6 +104,12 @@ TEST_CASE("pre-training refuses bad eval_tasks before preparing data", "[pretrai
   CHECK(r.status == 2);
   CHECK(r.output.find("no_such_task") != std::string::npos);
   CHECK(!fs::exists(dir + "/data"));
+  for (const char* empty : {"eval_tasks={tasks: []}", "eval_tasks={tasks: [copy_words], num_fewshot: []}"}) {
+    r = run_strata({"train", kConfig, "out_dir=" + dir, empty});
+    INFO(r.output);
+    CHECK(r.status == 2);
+    CHECK(!fs::exists(dir + "/data"));
+  }
   r = run_strata({"train", kConfig, "out_dir=" + dir, "eval_tasks={tasks: [copy_words], limt: 3}"});
   CHECK(r.status == 2);
   CHECK(r.output.find("limit") != std::string::npos);  // did you mean
