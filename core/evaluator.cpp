@@ -4,10 +4,11 @@ namespace strata {
 
 ClassificationEvaluator::ClassificationEvaluator(std::string task, torch::Tensor inputs,
                                                  torch::Tensor labels, int64_t batch_size,
-                                                 torch::Device device)
+                                                 torch::Device device, torch::Tensor attention_mask)
     : task_(std::move(task)),
       inputs_(std::move(inputs)),
       labels_(std::move(labels)),
+      attention_mask_(std::move(attention_mask)),
       batch_size_(batch_size),
       device_(device) {}
 
@@ -20,7 +21,8 @@ Metrics ClassificationEvaluator::evaluate(Network& model) {
   int64_t correct = 0;
   for (int64_t i = 0; i < n; i += batch_size_) {
     const int64_t end = std::min(n, i + batch_size_);
-    Batch batch{inputs_.slice(0, i, end), labels_.slice(0, i, end), {}, {}};
+    Batch batch{inputs_.slice(0, i, end), labels_.slice(0, i, end), {},
+                attention_mask_.defined() ? attention_mask_.slice(0, i, end) : torch::Tensor()};
     batch = batch.to(device_);
     auto logits = model.forward(batch);
     loss_sum += torch::nn::functional::cross_entropy(

@@ -20,16 +20,19 @@ class Evaluator {
   virtual Metrics evaluate(Network& model) = 0;
 };
 
-// Accuracy and loss of a classifier on labelled inputs.
+// Accuracy and loss of a classifier on labelled inputs: images [N, C, H, W], or token ids
+// [N, T] right-padded with `attention_mask` [N, T] (1 = real token). Metrics:
+// eval/<task>/acc and eval/<task>/loss (mean cross-entropy, nats).
 class ClassificationEvaluator : public Evaluator {
  public:
   ClassificationEvaluator(std::string task, torch::Tensor inputs, torch::Tensor labels,
-                          int64_t batch_size, torch::Device device);
+                          int64_t batch_size, torch::Device device,
+                          torch::Tensor attention_mask = {});
   Metrics evaluate(Network& model) override;
 
  private:
   std::string task_;
-  torch::Tensor inputs_, labels_;
+  torch::Tensor inputs_, labels_, attention_mask_;
   int64_t batch_size_;
   torch::Device device_;
 };

@@ -31,27 +31,38 @@ void read_options(config::Reader r, OptimizerOptions& o) {
 }
 
 Optimizer::Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
-                     OptimizerOptions options)
-    : options_(std::move(options)), lr_(options_.lr) {
+                     OptimizerOptions options, LrScale lr_scale)
+    : options_(std::move(options)), lr_(options_.lr), lr_scale_(std::move(lr_scale)) {
   rebuild(named_params);
 }
 
 void Optimizer::rebuild(const std::vector<std::pair<std::string, torch::Tensor>>& named_params) {
-  Group decay{"decay", {}, {}, options_.weight_decay};
-  Group no_decay{"no_decay", {}, {}, 0.0};
+  // (exempt from decay, lr scale) -> group; decay groups first, then by falling scale, so
+  // that without scales the groups are "decay" and "no_decay" as before.
+  std::map<std::pair<bool, double>, Group, std::function<bool(const std::pair<bool, double>&,
+                                                              const std::pair<bool, double>&)>>
+      by_kind([](const auto& a, const auto& b) {
+        return a.first != b.first ? !a.first : a.second > b.second;
+      });
   for (const auto& [name, p] : named_params) {
     if (!p.requires_grad()) continue;
     bool exempt = p.dim() < 2;
     for (const auto& pattern : options_.no_decay) {
       if (name.find(pattern) != std::string::npos) exempt = true;
     }
-    Group& g = exempt ? no_decay : decay;
+    const double scale = lr_scale_ ? lr_scale_(name) : 1.0;
+    Group& g = by_kind[{exempt, scale}];
+    if (g.names.empty()) {
+      g.name = exempt ? "no_decay" : "decay";
+      if (scale != 1.0) g.name += fmt::format("@{:.6g}", scale);
+      g.weight_decay = exempt ? 0.0 : options_.weight_decay;
+      g.lr_scale = scale;
+    }
     g.names.push_back(name);
     g.params.push_back(p);
   }
   groups_.clear();
-  if (!decay.params.empty()) groups_.push_back(std::move(decay));
-  if (!no_decay.params.empty()) groups_.push_back(std::move(no_decay));
+  for (auto& [kind, g] : by_kind) groups_.push_back(std::move(g));
 }
 
 void Optimizer::zero_grad() {
@@ -103,14 +114,14 @@ void Optimizer::adam_update(const std::vector<torch::Tensor>& params_in,
                             const std::vector<torch::Tensor>& grads_in,
                             const std::vector<torch::Tensor>& exp_avg_in,
                             const std::vector<torch::Tensor>& exp_avg_sq_in, int64_t step,
-                            double weight_decay) {
+                            double weight_decay, double lr) {
   const double beta1 = options_.betas[0], beta2 = options_.betas[1];
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   const bool adamw = options_.type == OptimizerType::kAdamW;
 
   std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;  // the unfused ones
-  const AdamScalars k{static_cast<float>(adamw ? 1.0 - lr_ * weight_decay : 1.0),
+  const AdamScalars k{static_cast<float>(adamw ? 1.0 - lr * weight_decay : 1.0),
                       static_cast<float>(adamw ? 0.0 : weight_decay),
                       static_cast<float>(beta1),
                       static_cast<float>(1.0 - beta1),
@@ -118,7 +129,7 @@ void Optimizer::adam_update(const std::vector<torch::Tensor>& params_in,
                       static_cast<float>(1.0 - beta2),
                       static_cast<float>(bias2_sqrt),
                       static_cast<float>(options_.eps),
-                      static_cast<float>(-lr_ / bias1)};
+                      static_cast<float>(-lr / bias1)};
   for (size_t i = 0; i < params_in.size(); ++i) {
     const auto &p = params_in[i], &g = grads_in[i], &m = exp_avg_in[i], &v = exp_avg_sq_in[i];
     if (fusable(p) && fusable(g) && fusable(m) && fusable(v)) {
@@ -135,7 +146,7 @@ void Optimizer::adam_update(const std::vector<torch::Tensor>& params_in,
 
   if (weight_decay != 0.0) {
     if (adamw) {
-      at::_foreach_mul_(params, 1.0 - lr_ * weight_decay);
+      at::_foreach_mul_(params, 1.0 - lr * weight_decay);
     } else {
       grads = at::_foreach_add(grads, params, weight_decay);
     }
@@ -147,7 +158,7 @@ void Optimizer::adam_update(const std::vector<torch::Tensor>& params_in,
   std::vector<torch::Tensor> denom = at::_foreach_sqrt(exp_avg_sq);
   at::_foreach_div_(denom, bias2_sqrt);
   at::_foreach_add_(denom, options_.eps);
-  at::_foreach_addcdiv_(params, exp_avg, denom, -lr_ / bias1);
+  at::_foreach_addcdiv_(params, exp_avg, denom, -lr / bias1);
 }
 
 void Optimizer::step() {
@@ -172,7 +183,7 @@ void Optimizer::step() {
           s.exp_avg.mul_(options_.momentum).add_(grad);
         }
         s.step += 1;
-        p.add_(s.exp_avg, -lr_);
+        p.add_(s.exp_avg, -lr_ * g.lr_scale);
         continue;
       }
       if (!s.exp_avg.defined()) {
@@ -187,7 +198,7 @@ void Optimizer::step() {
       l.exp_avg_sq.push_back(s.exp_avg_sq);
     }
     for (const auto& [step, l] : by_step) {
-      adam_update(l.params, l.grads, l.exp_avg, l.exp_avg_sq, step, g.weight_decay);
+      adam_update(l.params, l.grads, l.exp_avg, l.exp_avg_sq, step, g.weight_decay, lr_ * g.lr_scale);
     }
   }
 }
@@ -236,7 +247,8 @@ nlohmann::json Optimizer::groups_json() const {
   auto groups = nlohmann::json::array();
   for (const auto& g : groups_) {
     groups.push_back({{"name", g.name},
-                      {"lr", lr_},
+                      {"lr", lr_ * g.lr_scale},
+                      {"lr_scale", g.lr_scale},
                       {"weight_decay", g.weight_decay},
                       {"betas", options_.betas},
                       {"eps", options_.eps},

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -43,15 +44,19 @@ void read_options(config::Reader r, OptimizerOptions& o);
 class Optimizer {
  public:
   struct Group {
-    std::string name;  // "decay" | "no_decay"
+    std::string name;  // "decay" | "no_decay", with "@<lr_scale>" when the scale is not 1
     std::vector<std::string> names;
     std::vector<torch::Tensor> params;
     double weight_decay = 0.0;
+    double lr_scale = 1.0;  // the group's rate is lr() * lr_scale (layer-wise decay)
   };
+  // A parameter's learning-rate multiplier, by name (1 for every parameter when unset).
+  using LrScale = std::function<double(const std::string& name)>;
 
-  // Builds groups from the parameters that require grad.
+  // Builds groups from the parameters that require grad; with `lr_scale`, parameters of
+  // one decay kind are grouped further by their multiplier.
   Optimizer(const std::vector<std::pair<std::string, torch::Tensor>>& named_params,
-            OptimizerOptions options);
+            OptimizerOptions options, LrScale lr_scale = nullptr);
 
   void step();
   // Sets gradients undefined, so frozen parameters and skipped ones stay untouched.
@@ -80,10 +85,12 @@ class Optimizer {
   void adam_update(const std::vector<torch::Tensor>& params,
                    const std::vector<torch::Tensor>& grads,
                    const std::vector<torch::Tensor>& exp_avg,
-                   const std::vector<torch::Tensor>& exp_avg_sq, int64_t step, double weight_decay);
+                   const std::vector<torch::Tensor>& exp_avg_sq, int64_t step, double weight_decay,
+                  double lr);
 
   OptimizerOptions options_;
   double lr_;
+  LrScale lr_scale_;
   std::vector<Group> groups_;
   std::map<std::string, ParamState> state_;
 };

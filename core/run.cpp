@@ -115,7 +115,7 @@ void prepare_run_dir(const RunOptions& o) {
   check_run_dir(o);
   fs::path dir(o.out_dir);
   if (o.overwrite && !o.resume) {
-    for (const char* name : {"checkpoints", "metrics.jsonl", "results.json", "eval"}) {
+    for (const char* name : {"checkpoints", "best", "metrics.jsonl", "results.json", "eval"}) {
       fs::remove_all(dir / name);
     }
   }

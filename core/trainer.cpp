@@ -6,10 +6,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "core/errors.h"
 #include "core/hash.h"
+#include "core/json_input.h"
 #include "core/log.h"
 #include "core/run.h"
 
@@ -106,6 +108,11 @@ void read_options(config::Reader r, TrainerOptions& o, BatchOptions& b) {
   r.read("checkpoint_every", o.checkpoint_every, config::Range::non_negative());
   r.read("keep_last", o.keep_last, config::Range::non_negative());
   r.read("trace_samples", o.trace_samples);
+  r.read("best_metric", o.best_metric);
+  r.read("early_stop", o.early_stop, config::Range::non_negative());
+  if (o.early_stop > 0 && o.best_metric.empty()) {
+    r.fail("early_stop", "needs trainer.best_metric, the metric it watches");
+  }
   r.finish();
 }
 
@@ -128,7 +135,11 @@ Trainer::Trainer(TrainerOptions options, OptimizerOptions optimizer, ScheduleOpt
     if (e.every <= 0) e.every = options_.eval_every;
   }
   if (parts_.freeze) parts_.freeze->apply(0, *parts_.model);
-  optimizer_ = std::make_unique<Optimizer>(model_tensors(*parts_.model), optimizer);
+  Optimizer::LrScale lr_scale;
+  if (parts_.freeze) {
+    lr_scale = [freeze = parts_.freeze](const std::string& name) { return freeze->lr_scale(name); };
+  }
+  optimizer_ = std::make_unique<Optimizer>(model_tensors(*parts_.model), optimizer, lr_scale);
   schedule_ = std::make_unique<Schedule>(schedule, optimizer.lr, total_steps_);
   checkpointer_ = std::make_unique<Checkpointer>(parts_.out_dir, options_.keep_last);
 }
@@ -155,9 +166,61 @@ std::string Trainer::evaluate_due() {
     line += fmt::format(" {} {:.4f}", k, v);
     last_eval_[k] = v;
   }
+  if (track_best(m)) line += " (best)";
   history_[std::to_string(step_)] = row;
   if (rank0()) metrics_.write(row);
   return line;
+}
+
+bool Trainer::better(double a, double b) const {
+  const std::string& k = options_.best_metric;
+  const bool lower = k.find("loss") != std::string::npos || k.find("perplexity") != std::string::npos;
+  return lower ? a < b : a > b;
+}
+
+bool Trainer::track_best(const Metrics& m) {
+  if (options_.best_metric.empty()) return false;
+  auto it = m.find(options_.best_metric);
+  if (it == m.end()) {
+    std::string names;
+    for (const auto& [k, v] : m) names += (names.empty() ? "" : ", ") + k;
+    throw InputError(fmt::format("trainer.best_metric '{}' is not among the evaluation's metrics ({})",
+                                 options_.best_metric, names));
+  }
+  for (const auto& [step, row] : history_.items()) {
+    if (row.contains(options_.best_metric) && !better(it->second, row[options_.best_metric].get<double>())) {
+      return false;
+    }
+  }
+  if (rank0()) {
+    CheckpointContents c;
+    c.model = model_tensors(*parts_.model);
+    c.state = {{"step", step_}, {"metric", options_.best_metric}, {"value", it->second}};
+    c.config_yaml = parts_.config_yaml;
+    c.write_extra = parts_.write_extra;
+    Checkpointer(parts_.out_dir + "/best", 1).save(step_, c);
+  }
+  return true;
+}
+
+int64_t Trainer::evaluations_since_best() const {
+  if (options_.best_metric.empty()) return 0;
+  // history_ is keyed by step as text; order the rows by step.
+  std::map<int64_t, double> values;
+  for (const auto& [step, row] : history_.items()) {
+    if (row.contains(options_.best_metric)) values[std::stoll(step)] = row[options_.best_metric].get<double>();
+  }
+  int64_t since = 0;
+  bool first = true;
+  double best = 0.0;
+  for (const auto& [step, v] : values) {
+    if (first || better(v, best)) {
+      best = v, since = 0, first = false;
+    } else {
+      ++since;
+    }
+  }
+  return since;
 }
 
 double Trainer::clip_gradients() {
@@ -319,7 +382,10 @@ nlohmann::json Trainer::run(bool resume) {
   Progress progress(total_steps_, step_);
   using Clock = std::chrono::steady_clock;
   auto window_start = Clock::now();
-  while (step_ < total_steps_) {
+  const auto stop_early = [&] {
+    return options_.early_stop > 0 && evaluations_since_best() >= options_.early_stop;
+  };
+  while (step_ < total_steps_ && !stop_early()) {
     apply_freeze_policy();
     try {
       loss_sum_ += train_step();
@@ -339,12 +405,30 @@ nlohmann::json Trainer::run(bool resume) {
     const auto pause = Clock::now();  // evaluation and saving are not training time
     const std::string eval_line = evaluate_due();
     if (!eval_line.empty()) progress.message(eval_line);
-    if (step_ % options_.checkpoint_every == 0 || step_ == total_steps_) save_checkpoint();
+    const bool stopping = stop_early();
+    if (step_ % options_.checkpoint_every == 0 || step_ == total_steps_ || stopping) save_checkpoint();
     window_start += Clock::now() - pause;
+    if (stopping) {
+      progress.message(fmt::format("early stop at step {}: {} evaluations without a better {}",
+                                   step_, options_.early_stop, options_.best_metric));
+    }
   }
   progress.finish();
-  if (last_eval_.empty()) last_eval_ = evaluate_all();  // a resumed run that had finished
   nlohmann::json result = {{"step", step_}};
+  const std::string best = options_.best_metric.empty() ? "" : latest_checkpoint(parts_.out_dir + "/best");
+  if (!best.empty()) {
+    // The reported numbers are those of the best weights, evaluated again.
+    CheckpointContents c = load_checkpoint(best);
+    load_model_tensors(*parts_.model, c.model, best + "/model.safetensors");
+    const int64_t best_step =
+        c.state.contains("step") ? json_int64(c.state["step"], best + "/state.json", "step") : -1;
+    log::info("restored the best weights ({} {:.4f} at step {}) from {}", options_.best_metric,
+              c.state.value("value", 0.0), best_step, best);
+    last_eval_ = evaluate_all();
+    result["best_step"] = best_step;
+  } else if (last_eval_.empty()) {
+    last_eval_ = evaluate_all();  // a resumed run that had finished
+  }
   for (const auto& [k, v] : last_eval_) result[k] = v;
   return result;
 }

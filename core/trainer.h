@@ -39,6 +39,12 @@ struct TrainerOptions {
   // out_dir/samples/rank-<r>.jsonl ({"step", "micro", "rows"}): an audit of which samples
   // each data-parallel rank saw.
   bool trace_samples = false;
+  // Keeps the weights of the best evaluation of this metric ("eval/validation/acc") in
+  // out_dir/best/ and, at the end, evaluates and reports those weights. Lower is better
+  // for metrics named *loss* or *perplexity*, higher for the rest. "": off.
+  std::string best_metric;
+  // Stops after this many evaluations without a better best_metric; 0: never.
+  int64_t early_stop = 0;
 };
 
 // The batch keys of `trainer:`, read with TrainerOptions but used by the data assembly.
@@ -72,6 +78,8 @@ class FreezePolicy {
   // The policy's position (saved in state.json under "freeze") and its restore.
   virtual nlohmann::json state() const = 0;
   virtual void load_state(const nlohmann::json& state) = 0;
+  // The learning-rate multiplier of a parameter (layer-wise decay); 1 by default.
+  virtual double lr_scale(const std::string& /*name*/) const { return 1.0; }
 };
 
 // An evaluator and how often it runs (in optimizer steps; 0: trainer.eval_every).
@@ -123,6 +131,11 @@ class Trainer {
   void restore_state(const TrainerState& state);
   void save_checkpoint();
   void resume_from(const std::string& checkpoint_dir);
+  // best_metric: true when the evaluation at this step is the best so far (and saves it).
+  bool track_best(const Metrics& m);
+  // The evaluations since the best one (early stopping), from history_.
+  int64_t evaluations_since_best() const;
+  bool better(double a, double b) const;
   bool rank0() const { return !parts_.sync || parts_.sync->rank() == 0; }
 
   TrainerOptions options_;

@@ -130,9 +130,11 @@ std::vector<ScheduledEvaluator> make_evaluators(const RunPlan& plan, const RunCo
 std::shared_ptr<Network> make_model(const RunPlan& plan, const TrainingData& data);
 
 // Writes config.yaml, trains (resuming when asked), writes results.json; returns it.
+// `freeze`: which parameters train at each step (fine-tuning); null: all of them.
 nlohmann::json run_training(const RunPlan& plan, const RunContext& ctx, const TrainingData& data,
                             const std::shared_ptr<Network>& model,
                             const std::shared_ptr<Objective>& objective,
-                            const std::vector<ScheduledEvaluator>& evaluators);
+                            const std::vector<ScheduledEvaluator>& evaluators,
+                            const std::shared_ptr<FreezePolicy>& freeze = nullptr);
 
 }  // namespace strata::experiments

@@ -12,6 +12,7 @@
 #include "core/flops.h"
 #include "core/log.h"
 #include "experiments/classical.h"
+#include "experiments/finetune.h"
 #include "experiments/recipe.h"
 #include "models/registry.h"
 #include "pretrain/corpus_prep.h"
@@ -310,7 +311,8 @@ nlohmann::json results_json(const RunPlan& plan, const TrainingData& data, int64
 nlohmann::json run_training(const RunPlan& plan, const RunContext& ctx, const TrainingData& data,
                             const std::shared_ptr<Network>& model,
                             const std::shared_ptr<Objective>& objective,
-                            const std::vector<ScheduledEvaluator>& evaluators) {
+                            const std::vector<ScheduledEvaluator>& evaluators,
+                            const std::shared_ptr<FreezePolicy>& freeze) {
   if (ctx.rank0()) prepare_run_dir(plan.run);
   log_run_setup(plan.run, ctx.device);
   const std::string config_yaml = plan.doc->resolved_yaml();
@@ -320,6 +322,12 @@ nlohmann::json run_training(const RunPlan& plan, const RunContext& ctx, const Tr
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
   log::info("model: {} ({} parameters); {}", plan.model_type, params, data.describe);
+  if (freeze) {
+    freeze->apply(0, *model);
+    int64_t trainable = 0;
+    for (const auto& p : model->parameters()) trainable += p.requires_grad() ? p.numel() : 0;
+    log::info("freeze: {}; {} of {} parameters train at step 0", freeze->state().dump(), trainable, params);
+  }
 
   TrainerOptions trainer_options = plan.trainer;
   if (plan.is_corpus && plan.batch.tokens_per_step > 0) {
@@ -331,6 +339,7 @@ nlohmann::json run_training(const RunPlan& plan, const RunContext& ctx, const Tr
   parts.objective = objective;
   parts.train = data.train;
   parts.evaluators = evaluators;
+  parts.freeze = freeze;
   parts.sync = ctx.sync;
   parts.device = ctx.device;
   parts.out_dir = plan.run.out_dir;
@@ -349,6 +358,7 @@ nlohmann::json run_training(const RunPlan& plan, const RunContext& ctx, const Tr
 // ---- strata train -----------------------------------------------------------------------
 
 nlohmann::json train_document(const config::Document& doc) {
+  if (doc.root().has("init")) return finetune_document(doc);
   std::string type;
   doc.root().child("model").required("type", type);
   if (is_classical(type)) return train_classical(doc);

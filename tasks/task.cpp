@@ -566,6 +566,14 @@ const std::vector<json>& Task::eval_docs() const {
   return it == splits_.end() ? kNone : it->second;
 }
 
+const std::vector<json>& Task::split(const std::string& name) const {
+  auto it = splits_.find(name);
+  if (it == splits_.end()) {
+    throw InputError(fmt::format("{}: task '{}' has no split '{}'", config_.file, config_.task, name));
+  }
+  return it->second;
+}
+
 const std::vector<json>& Task::fewshot_docs() const {
   static const std::vector<json> kNone;
   auto it = splits_.find(fewshot_split_);

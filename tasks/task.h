@@ -140,6 +140,9 @@ class Task {
   // The documents scored: test_split, else validation_split (the harness's order).
   const std::string& eval_split() const { return eval_split_; }
   const std::vector<nlohmann::json>& eval_docs() const;
+  // The documents of a split the task file names; a split it does not have (or that has
+  // not been loaded) is an InputError naming the task file.
+  const std::vector<nlohmann::json>& split(const std::string& name) const;
   // Where shots come from: fewshot_split, else training, validation, test.
   const std::string& fewshot_split() const { return fewshot_split_; }
   const std::vector<nlohmann::json>& fewshot_docs() const;

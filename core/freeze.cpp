@@ -1,0 +1,208 @@
+#include "core/freeze.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <regex>
+
+#include "core/errors.h"
+
+namespace strata {
+
+const config::EnumNames<FreezeType>& freeze_type_names() {
+  static const config::EnumNames<FreezeType> names = {
+      {"none", FreezeType::kNone},
+      {"frozen_base", FreezeType::kFrozenBase},
+      {"freeze_first_n", FreezeType::kFreezeFirstN},
+      {"patterns", FreezeType::kPatterns},
+      {"gradual_unfreeze", FreezeType::kGradualUnfreeze}};
+  return names;
+}
+
+void read_options(config::Reader r, FreezeOptions& o) {
+  r.read_enum("policy", o.policy, freeze_type_names());
+  const std::string policy = config::enum_name(o.policy, freeze_type_names());
+  auto only_for = [&](const char* key, FreezeType type) {
+    if (r.has(key) && o.policy != type) {
+      r.fail(key, fmt::format("is not used by policy {} (only by {})", policy,
+                              config::enum_name(type, freeze_type_names())));
+    }
+  };
+  only_for("n", FreezeType::kFreezeFirstN);
+  only_for("train", FreezeType::kPatterns);
+  only_for("freeze", FreezeType::kPatterns);
+  only_for("every", FreezeType::kGradualUnfreeze);
+  if (r.has("n")) r.read("n", o.n, config::Range::at_least(1));
+  r.read("train", o.train);
+  r.read("freeze", o.freeze);
+  if (r.has("every")) r.read("every", o.every, config::Range::at_least(1));
+  r.read("lr_decay", o.lr_decay, config::Range::between(0, 1));
+  if (o.lr_decay <= 0.0) r.fail("lr_decay", "must be above 0");
+  if (o.policy == FreezeType::kFreezeFirstN && o.n <= 0) r.fail("n", "is required by freeze_first_n");
+  if (o.policy == FreezeType::kGradualUnfreeze && o.every <= 0) {
+    r.fail("every", "is required by gradual_unfreeze (steps between unfreezing one more block)");
+  }
+  if (o.policy == FreezeType::kPatterns && o.train.empty() && o.freeze.empty()) {
+    r.fail("policy", "patterns needs a `train` or a `freeze` list of parameter-name patterns");
+  }
+  r.finish();
+}
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool glob(const std::string& pattern, const std::string& name) {
+  return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+
+class LayerFreeze : public FreezePolicy {
+ public:
+  LayerFreeze(FreezeOptions o, std::vector<std::string> names, std::vector<std::string> head,
+              const std::string& where)
+      : o_(std::move(o)), head_(std::move(head)), blocks_(count_blocks(names)) {
+    for (const auto& name : names) places_[name] = layer_place(name, head_);
+    if (o_.policy == FreezeType::kFreezeFirstN && o_.n > blocks_) {
+      throw InputError(fmt::format("{}: 'n' {} is more than the model's {} blocks", where, o_.n, blocks_));
+    }
+    for (const auto* list : {&o_.train, &o_.freeze}) {
+      for (const auto& pattern : *list) {
+        if (std::none_of(names.begin(), names.end(), [&](const auto& n) { return glob(pattern, n); })) {
+          throw InputError(fmt::format("{}: pattern '{}' matches no parameter of the model", where,
+                                       pattern));
+        }
+      }
+    }
+  }
+
+  bool apply(int64_t step, Network& model) override {
+    if (o_.policy == FreezeType::kGradualUnfreeze) unfrozen_ = std::min(blocks_ + 1, step / o_.every);
+    bool changed = false;
+    for (auto& p : model.named_parameters()) {
+      const bool train = trains(p.key());
+      if (p.value().requires_grad() != train) {
+        p.value().set_requires_grad(train);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  nlohmann::json state() const override {
+    nlohmann::json j = {{"policy", config::enum_name(o_.policy, freeze_type_names())},
+                        {"lr_decay", o_.lr_decay}};
+    if (o_.policy == FreezeType::kGradualUnfreeze) j["unfrozen_units"] = unfrozen_;
+    return j;
+  }
+
+  void load_state(const nlohmann::json& state) override {
+    const std::string mine = config::enum_name(o_.policy, freeze_type_names());
+    const std::string saved = state.is_object() && state.contains("policy") && state["policy"].is_string()
+                                  ? state["policy"].get<std::string>()
+                                  : "";
+    if (saved != mine) {
+      throw InputError(fmt::format(
+          "the checkpoint was trained with freeze policy '{}', this run's is '{}'", saved, mine));
+    }
+    if (state.contains("unfrozen_units") && state["unfrozen_units"].is_number_integer()) {
+      unfrozen_ = state["unfrozen_units"].get<int64_t>();
+    }
+  }
+
+  double lr_scale(const std::string& name) const override {
+    if (o_.lr_decay == 1.0) return 1.0;
+    const LayerPlace p = place(name);
+    switch (p.kind) {
+      case LayerKind::kHead:
+      case LayerKind::kTop:
+        return 1.0;
+      case LayerKind::kBlock:
+        return std::pow(o_.lr_decay, double(blocks_ - p.block));
+      case LayerKind::kEmbedding:
+        return std::pow(o_.lr_decay, double(blocks_ + 1));
+    }
+    return 1.0;
+  }
+
+ private:
+  LayerPlace place(const std::string& name) const {
+    auto it = places_.find(name);
+    return it != places_.end() ? it->second : layer_place(name, head_);
+  }
+
+  bool trains(const std::string& name) const {
+    const LayerPlace p = place(name);
+    if (p.kind == LayerKind::kHead) return true;
+    switch (o_.policy) {
+      case FreezeType::kNone:
+        return true;
+      case FreezeType::kFrozenBase:
+        return false;
+      case FreezeType::kFreezeFirstN:
+        return !(p.kind == LayerKind::kEmbedding || (p.kind == LayerKind::kBlock && p.block < o_.n));
+      case FreezeType::kPatterns: {
+        bool train = o_.train.empty() ||
+                     std::any_of(o_.train.begin(), o_.train.end(), [&](const auto& g) { return glob(g, name); });
+        if (std::any_of(o_.freeze.begin(), o_.freeze.end(), [&](const auto& g) { return glob(g, name); }))
+          train = false;
+        return train;
+      }
+      case FreezeType::kGradualUnfreeze: {
+        // Unit 0 is the top and the last block, unit L the embeddings.
+        int64_t unit = 0;
+        if (p.kind == LayerKind::kBlock) unit = std::max<int64_t>(0, blocks_ - 1 - p.block);
+        if (p.kind == LayerKind::kEmbedding) unit = blocks_;
+        return unit < unfrozen_;
+      }
+    }
+    return true;
+  }
+
+  FreezeOptions o_;
+  std::vector<std::string> head_;
+  int64_t blocks_;
+  std::map<std::string, LayerPlace> places_;
+  int64_t unfrozen_ = 0;
+};
+
+}  // namespace
+
+LayerPlace layer_place(const std::string& name, const std::vector<std::string>& head_prefixes) {
+  for (const auto& prefix : head_prefixes) {
+    if (starts_with(name, prefix)) return {LayerKind::kHead, -1};
+  }
+  static const std::regex block(R"((?:^|\.)(?:h|layer|layers)\.(\d+)\.)");
+  static const std::regex conv(R"(^(?:conv|bn)(\d+)\.)");
+  std::smatch m;
+  if (std::regex_search(name, m, block)) return {LayerKind::kBlock, std::stoll(m[1].str())};
+  if (std::regex_search(name, m, conv)) return {LayerKind::kBlock, std::stoll(m[1].str()) - 1};
+  for (const char* e : {"wte", "wpe", "embeddings"}) {
+    if (name.find(e) != std::string::npos) return {LayerKind::kEmbedding, -1};
+  }
+  return {LayerKind::kTop, -1};
+}
+
+int64_t count_blocks(const std::vector<std::string>& names) {
+  int64_t blocks = 0;
+  for (const auto& name : names) {
+    const LayerPlace p = layer_place(name, {});
+    if (p.kind == LayerKind::kBlock) blocks = std::max(blocks, p.block + 1);
+  }
+  return blocks;
+}
+
+std::shared_ptr<FreezePolicy> make_freeze_policy(const FreezeOptions& options, Network& model,
+                                                 std::vector<std::string> head_prefixes,
+                                                 const std::string& where) {
+  if (options.policy == FreezeType::kNone && options.lr_decay == 1.0) return nullptr;
+  std::vector<std::string> names;
+  for (const auto& p : model.named_parameters()) names.push_back(p.key());
+  return std::make_shared<LayerFreeze>(options, names, std::move(head_prefixes), where);
+}
+
+}  // namespace strata

@@ -1,0 +1,277 @@
+#include "experiments/finetune.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "core/data/fashion_mnist.h"
+#include "core/data/rows.h"
+#include "core/errors.h"
+#include "core/freeze.h"
+#include "core/log.h"
+#include "experiments/recipe.h"
+#include "finetune/classifier.h"
+#include "finetune/pretrained.h"
+#include "finetune/task_data.h"
+#include "tasks/task.h"
+#include "tasks/task_evaluator.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::experiments {
+
+namespace {
+
+enum class HeadType { kClassification, kPromptCompletion };
+
+const config::EnumNames<HeadType>& head_type_names() {
+  static const config::EnumNames<HeadType> names = {{"classification", HeadType::kClassification},
+                                                    {"prompt_completion", HeadType::kPromptCompletion}};
+  return names;
+}
+
+const config::EnumNames<Pooling>& pooling_names() {
+  static const config::EnumNames<Pooling> names = {{"default", Pooling::kDefault},
+                                                   {"first", Pooling::kFirst},
+                                                   {"last", Pooling::kLast},
+                                                   {"mean", Pooling::kMean}};
+  return names;
+}
+
+// Every section of a fine-tuning config, read and checked before anything is loaded.
+struct FinetunePlan {
+  RunPlan plan;  // the sections every run shares (run, optimizer, schedule, trainer, ...)
+  finetune::InitOptions init;
+  std::string model_type;                  // model.type when given: must match the checkpoint
+  std::vector<std::string> model_overrides;  // over the checkpoint's model section
+  HeadType head = HeadType::kClassification;
+  finetune::HeadOptions head_options;
+  bool is_task = false;  // data.task: text; else labelled images
+  finetune::TaskDataOptions task;
+  double image_validation = 0.0;
+  FreezeOptions freeze;
+  std::string freeze_where = "freeze";
+};
+
+FinetunePlan plan_finetune(const config::Document& doc) {
+  FinetunePlan f;
+  RunPlan& plan = f.plan;
+  plan.doc = &doc;
+  config::Reader root = doc.root();
+  read_options(root, plan.run);
+  finetune::read_options(root.child("init"), f.init);
+  {
+    config::Reader m = root.child("model");
+    m.read("type", f.model_type);
+    if (m.has("dropout")) {
+      double dropout = 0.0;
+      m.read("dropout", dropout, config::Range::between(0, 1));
+      f.model_overrides.push_back(fmt::format("dropout={}", dropout));
+    }
+    m.finish();  // anything else would change the checkpoint's architecture
+  }
+  {
+    config::Reader h = root.child("head");
+    h.read_enum("type", f.head, head_type_names());
+    h.read_enum("pooling", f.head_options.pooling, pooling_names());
+    h.read("dropout", f.head_options.dropout, config::Range::between(0, 1));
+    if (f.head == HeadType::kPromptCompletion && (h.has("pooling") || h.has("dropout"))) {
+      h.fail(h.has("pooling") ? "pooling" : "dropout", "is for a classification head, not prompt_completion");
+    }
+    h.finish();
+  }
+  config::Reader data = root.child("data");
+  plan.data_where = data.where();
+  f.is_task = data.has("task");
+  if (f.is_task) {
+    finetune::read_options(data, f.task);
+    if (f.head == HeadType::kPromptCompletion && f.task.validation > 0) {
+      data.fail("validation", "is for a classification head; prompt_completion scores the test split");
+    }
+  } else {
+    if (f.head == HeadType::kPromptCompletion) {
+      data.fail("task", "prompt_completion trains on a task's text: name one with data.task");
+    }
+    read_options(data, plan.images);
+    data.read("validation", f.image_validation, config::Range::between(0, 0.9));
+  }
+  data.finish();
+  if (root.has("freeze")) {
+    config::Reader fr = root.child("freeze");
+    f.freeze_where = fr.where();
+    read_options(fr, f.freeze);
+  }
+  read_options(root.child("optimizer"), plan.optimizer);
+  read_options(root.child("schedule"), plan.schedule);
+  read_options(root.child("trainer"), plan.trainer, plan.batch);
+  read_options(root.child("distributed"), plan.distributed);
+  root.finish();
+  return f;
+}
+
+// One forward of a few training rows without gradients: a model that does not fit the data
+// (a CNN under text, token ids past the vocabulary) is a bad input before anything is written.
+void check_fits(Network& model, const Batch& rows, const std::string& where) {
+  const int64_t n = std::min<int64_t>(2, rows.size());
+  auto take = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, n) : t; };
+  Batch batch{take(rows.input), take(rows.target), take(rows.segment), take(rows.attention_mask)};
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  try {
+    model.loss(batch);
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    throw InputError(fmt::format("the model does not fit the data of {}: {}", where, why.substr(0, why.find('\n'))));
+  }
+  model.train(was_training);
+}
+
+}  // namespace
+
+nlohmann::json finetune_document(const config::Document& doc) {
+  FinetunePlan f = plan_finetune(doc);
+  RunPlan& plan = f.plan;
+  RunContext ctx = start_run(plan);
+  const uint64_t seed = uint64_t(plan.run.seed);
+
+  finetune::PretrainedBase base = finetune::load_base(f.init, f.model_overrides, seed);
+  if (!f.model_type.empty() && f.model_type != base.type) {
+    throw InputError(fmt::format("{}: model.type '{}' but init.from is a '{}' checkpoint",
+                                 doc.file(), f.model_type, base.type));
+  }
+  plan.model_type = base.type;
+
+  TrainingData data;
+  std::shared_ptr<Network> model;
+  std::shared_ptr<Objective> objective;
+  std::vector<ScheduledEvaluator> evaluators;
+  std::vector<std::string> new_prefixes, dropped_prefixes;
+  Batch train_rows;
+  const data::ShardOptions shard{ctx.env.rank, ctx.env.world};
+
+  if (f.is_task) {
+    if (base.tokenizer_path.empty()) {
+      throw InputError(fmt::format("init.from: {} has no tokenizer.model; text fine-tuning needs the "
+                                   "checkpoint's tokenizer",
+                                   base.checkpoint_dir));
+    }
+    auto tokenizer = Tokenizer::load(base.tokenizer_path);
+    tasks::Task task = tasks::Task::load(tasks::find_task_file(f.task.task, f.task.task_dir));
+    finetune::TaskExamples ex = finetune::task_examples(task, f.task, seed);
+    const int64_t context = base.network->context_length();
+    const int64_t max_length = context > 0 ? std::min(f.task.max_length, context) : f.task.max_length;
+    if (f.head == HeadType::kPromptCompletion) {
+      if (base.network->causal_lm() == nullptr) {
+        throw InputError(fmt::format("head.type prompt_completion needs a causal LM; init.from is a '{}'",
+                                     base.type));
+      }
+      model = base.network;
+      objective = std::make_shared<finetune::PromptCompletionObjective>();
+      train_rows = finetune::prompt_completion_rows(ex.train, tokenizer, max_length);
+      tasks::TaskEvalOptions eval;
+      eval.tasks = {task.name()};
+      eval.num_fewshot = {0};
+      eval.limit = f.task.test_limit;
+      eval.batch_size = f.task.eval_batch_size;
+      eval.seed = seed;
+      eval.task_dir = f.task.task_dir;
+      eval.loaded = {task};
+      evaluators.push_back({std::make_shared<tasks::TaskEvaluator>(eval, base.tokenizer_path), 0});
+    } else {
+      if (ex.choices.size() < 2) {
+        throw InputError(fmt::format("{}: a classification head needs doc_to_choice with two or more "
+                                     "classes",
+                                     task.config().file));
+      }
+      f.head_options.num_classes = int64_t(ex.choices.size());
+      auto classifier = finetune::Classifier(base.network, f.head_options);
+      model = classifier.ptr();
+      new_prefixes = {classifier->head_prefix()};
+      for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
+      dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
+      objective = std::make_shared<ClassificationObjective>();
+      int cls_id = tokenizer.piece_to_id("[CLS]");
+      if (cls_id == tokenizer.unk_id() || base.type != "bert") cls_id = -1;
+      train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, cls_id);
+      if (!ex.validation.empty()) {
+        Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, cls_id);
+        evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", v.input, v.target,
+                                                                        f.task.eval_batch_size, ctx.device,
+                                                                        v.attention_mask),
+                              0});
+      }
+      Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, cls_id);
+      evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
+                                                                      f.task.eval_batch_size, ctx.device,
+                                                                      t.attention_mask),
+                            0});
+    }
+    data.train = std::make_shared<data::RowBatches>(train_rows, plan.batch.batch_size, seed, shard);
+    data.tokenizer_path = base.tokenizer_path;
+    data.vocab_size = tokenizer.vocab_size();
+    data.write_extra = [path = base.tokenizer_path](const std::string& dir) {
+      fs::copy_file(path, dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
+    };
+    data.describe = fmt::format("task {}: {} train, {} validation, {} test examples{}", task.name(),
+                                ex.train.size(), ex.validation.size(), ex.test.size(),
+                                ex.choices.empty() ? "" : fmt::format(", classes {}", fmt::join(ex.choices, "/")));
+    data.info = {{"task", task.name()},
+                 {"train_examples", ex.train.size()},
+                 {"validation_examples", ex.validation.size()},
+                 {"test_examples", ex.test.size()}};
+  } else {
+    const ImageDataOptions& o = plan.images;
+    auto train_set = data::load_fashion_mnist("train");
+    auto test_set = data::load_fashion_mnist("test");
+    if (!o.classes.empty()) {
+      train_set = data::only_classes(train_set, o.classes);
+      test_set = data::only_classes(test_set, o.classes);
+    }
+    const int64_t k = o.classes.empty() ? 10 : int64_t(o.classes.size());
+    train_set = data::stratified_subset(train_set, o.labels_per_class, seed);
+    auto [keep, held] = finetune::carve_validation(train_set.labels, torch::arange(train_set.size()), k,
+                                                   f.image_validation, seed);
+    auto val_set = data::select(train_set, held);
+    train_set = data::select(train_set, keep);
+    f.head_options.num_classes = k;
+    auto classifier = finetune::Classifier(base.network, f.head_options);
+    model = classifier.ptr();
+    new_prefixes = {classifier->head_prefix()};
+    for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
+    dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
+    objective = std::make_shared<ClassificationObjective>(plan.objective.label_smoothing);
+    data.train = std::make_shared<data::ImageBatches>(train_set, plan.batch.batch_size, seed, nullptr, shard);
+    train_rows = Batch{data::to_float(train_set.images.narrow(0, 0, std::min<int64_t>(2, train_set.size()))),
+                       train_set.labels.narrow(0, 0, std::min<int64_t>(2, train_set.size())), {}, {}};
+    if (val_set.size() > 0) {
+      evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", data::to_float(val_set.images),
+                                                                      val_set.labels, o.eval_batch_size, ctx.device),
+                            0});
+    }
+    evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images),
+                                                                    test_set.labels, o.eval_batch_size, ctx.device),
+                          0});
+    data.describe = fmt::format("{}: {} train, {} validation, {} test images", o.dataset, train_set.size(),
+                                val_set.size(), test_set.size());
+    data.info = {{"train_examples", train_set.size()},
+                 {"validation_examples", val_set.size()},
+                 {"test_examples", test_set.size()}};
+  }
+  data.info["init_from"] = base.checkpoint_dir;
+  data.info["pretrained"] = f.init.pretrained;
+
+  if (f.init.pretrained) {
+    auto report = finetune::load_by_name(*model, base.tensors, new_prefixes, dropped_prefixes, f.init.ignore,
+                                         base.checkpoint_dir + "/model.safetensors");
+    finetune::log_report(report, base.checkpoint_dir);
+  } else {
+    log::info("from scratch: the architecture and tokenizer of {}, fresh weights (seed {})",
+              base.checkpoint_dir, plan.run.seed);
+  }
+  check_fits(*model, train_rows, plan.data_where);
+  auto freeze = make_freeze_policy(f.freeze, *model, new_prefixes, f.freeze_where);
+  return run_training(plan, ctx, data, model, objective, evaluators, freeze);
+}
+
+}  // namespace strata::experiments

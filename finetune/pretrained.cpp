@@ -1,0 +1,131 @@
+#include "finetune/pretrained.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "models/registry.h"
+
+namespace fs = std::filesystem;
+
+namespace strata::finetune {
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool any_prefix(const std::string& name, const std::vector<std::string>& prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return starts_with(name, p); });
+}
+
+bool any_glob(const std::string& name, const std::vector<std::string>& patterns) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
+    return fnmatch(p.c_str(), name.c_str(), 0) == 0;
+  });
+}
+
+std::string shape(const torch::Tensor& t) { return c10::str(t.sizes()); }
+
+}  // namespace
+
+void read_options(config::Reader r, InitOptions& o) {
+  r.required("from", o.from);
+  r.read("pretrained", o.pretrained);
+  r.read("ignore", o.ignore);
+  r.finish();
+}
+
+PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& model_overrides,
+                         uint64_t seed) {
+  PretrainedBase out;
+  if (!fs::exists(o.from)) throw InputError(fmt::format("init.from: '{}' does not exist", o.from));
+  out.checkpoint_dir = resolve_checkpoint(o.from);
+  const std::string config_path = out.checkpoint_dir + "/config.yaml";
+  if (!fs::exists(config_path)) {
+    throw InputError(fmt::format("init.from: {} is not a Strata checkpoint (no config.yaml)",
+                                 out.checkpoint_dir));
+  }
+  auto doc = config::Document::load(config_path);
+  auto model_doc = doc.section("model", model_overrides);
+  auto section = model_doc.root();
+  section.required("type", out.type);
+  torch::manual_seed(seed);  // fresh weights (the scratch baseline, the head) follow the seed
+  out.network = models::networks().make(out.type, section.where("type"), section);
+  if (o.pretrained) out.tensors = load_checkpoint(out.checkpoint_dir).model;
+  const std::string tokenizer = out.checkpoint_dir + "/tokenizer.model";
+  if (fs::exists(tokenizer)) out.tokenizer_path = tokenizer;
+  return out;
+}
+
+LoadReport load_by_name(torch::nn::Module& model, const NamedTensors& tensors,
+                        const std::vector<std::string>& new_prefixes,
+                        const std::vector<std::string>& dropped_prefixes,
+                        const std::vector<std::string>& ignore, const std::string& where) {
+  LoadReport report;
+  std::map<std::string, torch::Tensor> saved(tensors.begin(), tensors.end());
+  torch::NoGradGuard no_grad;
+  std::map<std::string, torch::Tensor> targets;
+  for (const auto& p : model.named_parameters()) targets[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) targets[b.key()] = b.value();
+  // Check everything first: nothing is copied into a model that will be refused.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  for (const auto& [name, target] : targets) {
+    if (any_prefix(name, new_prefixes)) {
+      report.fresh.push_back(name);
+      continue;
+    }
+    auto it = saved.find(name);
+    const bool ignored = any_glob(name, ignore);
+    if (it == saved.end()) {
+      if (!ignored) {
+        throw InputError(fmt::format("{}: no tensor '{}' for this model (list it under init.ignore "
+                                     "to start it fresh)",
+                                     where, name));
+      }
+      report.ignored.push_back(name);
+      continue;
+    }
+    if (!it->second.sizes().equals(target.sizes())) {
+      if (!ignored) {
+        throw InputError(fmt::format("{}: tensor '{}' has shape {} but the model needs {}", where,
+                                     name, shape(it->second), shape(target)));
+      }
+      report.ignored.push_back(name);
+      continue;
+    }
+    copies.emplace_back(target, it->second);
+    report.loaded.push_back(name);
+  }
+  for (const auto& [name, tensor] : saved) {
+    if (targets.count(name)) continue;
+    if (any_prefix(name, dropped_prefixes)) {
+      report.dropped.push_back(name);
+    } else if (any_glob(name, ignore)) {
+      report.ignored.push_back(name);
+    } else {
+      throw InputError(fmt::format("{}: tensor '{}' does not belong to this model (list it under "
+                                   "init.ignore to leave it out)",
+                                   where, name));
+    }
+  }
+  for (auto& [target, value] : copies) target.copy_(value);
+  return report;
+}
+
+void log_report(const LoadReport& r, const std::string& source) {
+  log::info("from_pretrained {}: {} tensors loaded, {} new ({}), {} ignored{}{}", source,
+            r.loaded.size(), r.fresh.size(), fmt::join(r.fresh, ", "), r.ignored.size(),
+            r.ignored.empty() ? "" : fmt::format(" ({})", fmt::join(r.ignored, ", ")),
+            r.dropped.empty() ? "" : fmt::format("; {} left out (not used under the new head)", r.dropped.size()));
+}
+
+}  // namespace strata::finetune

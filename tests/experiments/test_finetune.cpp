@@ -1,0 +1,270 @@
+// Fine-tuning end to end with real processes: a debug GPT pre-trained here, then the spam
+// task under a new head with each kind of freeze policy; refusals of damaged checkpoints;
+// prompt-completion; kill -9 and resume.
+
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "core/safetensors.h"
+#include "core/tokenizer.h"
+#include "finetune/task_data.h"
+#include "tests/support/process.h"
+
+namespace fs = std::filesystem;
+using namespace strata::testing;
+
+namespace {
+
+const char* kConfig = "tests/assets/finetune-spam.yaml";
+
+// A debug GPT pre-trained for a few steps: the checkpoint every test starts from.
+std::string pretrained(const std::string& base) {
+  const std::string dir = base + "/gpt";
+  auto r = run_strata({"train", "tests/assets/gpt-tiny.yaml", "out_dir=" + dir, "trainer.max_steps=4",
+                       "trainer.checkpoint_every=4"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  return dir;
+}
+
+std::string latest(const std::string& run_dir) {
+  return run_dir + "/checkpoints/" + read_text(run_dir + "/checkpoints/latest").substr(0, 12);
+}
+
+std::map<std::string, torch::Tensor> tensors(const std::string& path) {
+  std::map<std::string, torch::Tensor> out;
+  for (auto& [name, t] : strata::read_safetensors(path).tensors) out[name] = t;
+  return out;
+}
+
+std::map<int64_t, std::string> loss_texts(const std::string& metrics_path) {
+  std::map<int64_t, std::string> out;
+  std::ifstream in(metrics_path);
+  for (std::string line; std::getline(in, line);) {
+    auto row = nlohmann::json::parse(line);
+    if (row.contains("loss")) out[row["step"].get<int64_t>()] = row["loss"].dump();
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("fine-tuning with a frozen base trains only the head, keeps the best", "[finetune]") {
+  auto base = temp_dir("finetune-frozen");
+  const std::string gpt = pretrained(base), out = base + "/ft";
+  auto r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + out,
+                       "trainer.best_metric=eval/validation/acc"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("tensors loaded, 2 new (score.bias, score.weight)") != std::string::npos);
+  auto results = nlohmann::json::parse(read_text(out + "/results.json"));
+  CHECK(results["results"].contains("eval/test/acc"));
+  CHECK(results["results"].contains("eval/validation/acc"));
+  CHECK(results.contains("best_step"));
+  CHECK(results["train_examples"] == 12);  // 8 per class, a quarter held out
+  CHECK(results["validation_examples"] == 4);
+  CHECK(fs::exists(out + "/best/checkpoints/latest"));
+
+  // Every base weight bit for bit as pre-trained; the head moved.
+  auto before = tensors(latest(gpt) + "/model.safetensors");
+  auto after = tensors(latest(out) + "/model.safetensors");
+  int64_t compared = 0;
+  for (const auto& [name, t] : after) {
+    INFO(name);
+    if (name.rfind("score.", 0) == 0) {
+      continue;
+    }
+    REQUIRE(before.count(name));
+    CHECK(torch::equal(before[name], t));
+    ++compared;
+  }
+  CHECK(compared > 10);
+  // The optimizer held the head only.
+  for (const auto& [name, t] : tensors(latest(out) + "/optimizer.safetensors")) {
+    INFO(name);
+    CHECK(name.rfind("score.", 0) == 0);
+  }
+  auto state = nlohmann::json::parse(read_text(latest(out) + "/state.json"));
+  CHECK(state["freeze"]["policy"]["policy"] == "frozen_base");
+  CHECK(int64_t(state["freeze"]["frozen"].size()) == compared);  // every base parameter
+}
+
+TEST_CASE("fine-tuning: freeze_first_n and full fine-tuning change what they should", "[finetune]") {
+  auto base = temp_dir("finetune-first-n");
+  const std::string gpt = pretrained(base);
+  auto before = tensors(latest(gpt) + "/model.safetensors");
+  {
+    const std::string out = base + "/first1";
+    auto r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + out,
+                         "freeze={policy: freeze_first_n, n: 1}"});
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    for (const auto& [name, t] : tensors(latest(out) + "/model.safetensors")) {
+      if (name.rfind("score.", 0) == 0) continue;
+      INFO(name);
+      const bool frozen = name.find("wte") != std::string::npos || name.find("wpe") != std::string::npos ||
+                          name.find(".h.0.") != std::string::npos;
+      CHECK(torch::equal(before[name], t) == frozen);
+    }
+  }
+  {
+    const std::string out = base + "/full";
+    auto r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + out, "freeze.policy=none"});
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    for (const auto& [name, t] : tensors(latest(out) + "/model.safetensors")) {
+      if (name.rfind("score.", 0) == 0 || name.find("wpe") != std::string::npos) continue;
+      INFO(name);
+      CHECK_FALSE(torch::equal(before[name], t));
+    }
+  }
+}
+
+TEST_CASE("fine-tuning refuses a checkpoint with a missing or misshapen parameter, by name",
+          "[finetune][hostile]") {
+  auto base = temp_dir("finetune-damaged");
+  const std::string gpt = pretrained(base);
+  const std::string ckpt = latest(gpt);
+  auto original = strata::read_safetensors(ckpt + "/model.safetensors").tensors;
+  const std::string victim = "transformer.h.0.ln_1.weight";
+
+  strata::NamedTensors missing;
+  for (const auto& [n, t] : original)
+    if (n != victim) missing.emplace_back(n, t);
+  strata::write_safetensors(ckpt + "/model.safetensors", missing);
+  auto r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + base + "/a"});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("no tensor '" + victim + "'") != std::string::npos);
+  CHECK_FALSE(fs::exists(base + "/a/checkpoints"));
+  // Listed under init.ignore, it starts fresh and the run goes on.
+  r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + base + "/b",
+                  "init.ignore=[transformer.h.0.ln_1.*]", "trainer.max_steps=1"});
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("1 ignored (" + victim + ")") != std::string::npos);
+
+  strata::NamedTensors misshapen;
+  for (const auto& [n, t] : original) misshapen.emplace_back(n, n == victim ? torch::ones({3}) : t);
+  strata::write_safetensors(ckpt + "/model.safetensors", misshapen);
+  r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + base + "/c"});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("tensor '" + victim + "' has shape [3]") != std::string::npos);
+
+  strata::NamedTensors extra = original;
+  extra.emplace_back("transformer.h.9.attn.c_attn.weight", torch::ones({2, 2}));
+  strata::write_safetensors(ckpt + "/model.safetensors", extra);
+  r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + base + "/d"});
+  CHECK(r.status == 2);
+  CHECK(r.output.find("'transformer.h.9.attn.c_attn.weight' does not belong") != std::string::npos);
+}
+
+TEST_CASE("prompt-completion rows mask exactly the prompt tokens", "[finetune]") {
+  auto base = temp_dir("finetune-prompt");
+  const std::string gpt = pretrained(base);
+  auto tokenizer = strata::Tokenizer::load(latest(gpt) + "/tokenizer.model");
+  std::vector<strata::finetune::TextExample> ex(2);
+  ex[0].text = "Subject: cheap offer\nQuestion: Is this e-mail ham or spam?\nAnswer:";
+  ex[0].target = " spam";
+  ex[1].text = "Hi";
+  ex[1].target = " ham and more";
+  auto rows = strata::finetune::prompt_completion_rows(ex, tokenizer, 64);
+  for (int i = 0; i < 2; ++i) {
+    auto prompt = tokenizer.encode(ex[size_t(i)].text);
+    auto target = tokenizer.encode(ex[size_t(i)].target);
+    const int64_t n = int64_t(prompt.size() + target.size()) - 1;  // input length
+    auto tg = rows.target[i];
+    for (int64_t j = 0; j < rows.target.size(1); ++j) {
+      INFO("row " << i << " position " << j);
+      const int64_t want = j >= int64_t(prompt.size()) - 1 && j < n ? target[size_t(j - int64_t(prompt.size()) + 1)] : -100;
+      CHECK(tg[j].item<int64_t>() == want);
+      CHECK(rows.attention_mask[i][j].item<int64_t>() == (j < n ? 1 : 0));
+    }
+  }
+  // A long prompt loses its start, never the target.
+  auto cut = strata::finetune::prompt_completion_rows({ex[0]}, tokenizer, 4);
+  const auto target = tokenizer.encode(ex[0].target);
+  CHECK((cut.target != -100).sum().item<int64_t>() == int64_t(target.size()));
+
+  // And a prompt-completion run through strata train, scored as the harness scores it.
+  auto r = run_strata({"train", kConfig, "init.from=" + gpt, "out_dir=" + base + "/pc",
+                       "head={type: prompt_completion}", "data.validation=0", "freeze.policy=none",
+                       "trainer.max_steps=2"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  auto results = nlohmann::json::parse(read_text(base + "/pc/results.json"));
+  CHECK(results["results"].contains("eval/spam/0shot/acc"));
+}
+
+TEST_CASE("a fine-tuning run killed mid-way resumes to the same losses, freeze state included",
+          "[finetune][resume]") {
+  auto base = temp_dir("finetune-resume");
+  const std::string gpt = pretrained(base);
+  const std::string whole = base + "/whole", killed = base + "/killed";
+  const std::vector<std::string> args = {"train", kConfig, "init.from=" + gpt,
+                                         "freeze={policy: gradual_unfreeze, every: 4, lr_decay: 0.8}",
+                                         "trainer.max_steps=30", "trainer.eval_every=5",
+                                         "trainer.best_metric=eval/validation/loss"};
+  auto with = [&](std::vector<std::string> a, const std::string& extra) {
+    a.push_back(extra);
+    return a;
+  };
+  auto r = run_strata(with(args, "out_dir=" + whole));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+
+  pid_t pid = spawn_strata(with(args, "out_dir=" + killed), base + "/killed.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (!fs::exists(killed + "/checkpoints/step-0000010") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  wait_for(pid);
+  REQUIRE_FALSE(fs::exists(killed + "/results.json"));
+  auto resumed = run_strata(with(with(args, "out_dir=" + killed), "resume=true"));
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK(loss_texts(whole + "/metrics.jsonl") == loss_texts(killed + "/metrics.jsonl"));
+  auto a = tensors(latest(whole) + "/model.safetensors");
+  auto b = tensors(latest(killed) + "/model.safetensors");
+  for (const auto& [name, t] : a) {
+    INFO(name);
+    CHECK(torch::equal(t, b[name]));
+  }
+  auto sa = nlohmann::json::parse(read_text(latest(whole) + "/state.json"));
+  auto sb = nlohmann::json::parse(read_text(latest(killed) + "/state.json"));
+  CHECK(sa["freeze"] == sb["freeze"]);
+  CHECK(sa["freeze"]["policy"]["unfrozen_units"] == 3);
+  CHECK(nlohmann::json::parse(read_text(whole + "/results.json"))["results"] ==
+        nlohmann::json::parse(read_text(killed + "/results.json"))["results"]);
+}
+
+TEST_CASE("vision transfer: a CNN backbone under a new head on classes it never saw", "[finetune]") {
+  auto base = temp_dir("finetune-cnn");
+  auto r = run_strata({"train", "tests/assets/cnn-tiny.yaml", "out_dir=" + base + "/cnn",
+                       "data.classes=[T-shirt/top, Trouser, Pullover]", "model.num_classes=3",
+                       "trainer.epochs=1"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  r = run_strata({"train", "configs/finetune/fashion-pair.yaml", "init.from=" + base + "/cnn",
+                  "out_dir=" + base + "/pair", "threads=1", "trainer.epochs=2", "data.validation=0.2"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("2 new (classifier.bias, classifier.weight)") != std::string::npos);
+  auto results = nlohmann::json::parse(read_text(base + "/pair/results.json"));
+  CHECK(results["train_examples"] == 16);
+  CHECK(results["test_examples"] == 2000);
+  CHECK(results["results"]["eval/test/acc"].get<double>() > 0.0);
+  auto before = tensors(latest(base + "/cnn") + "/model.safetensors");
+  for (const auto& [name, t] : tensors(latest(base + "/pair") + "/model.safetensors")) {
+    if (name.rfind("classifier.", 0) == 0) continue;
+    INFO(name);
+    CHECK(torch::equal(before[name], t));
+  }
+}
