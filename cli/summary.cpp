@@ -19,6 +19,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/errors.h"
+#include "experiments/finetune.h"
 #include "models/load.h"
 #include "models/registry.h"
 
@@ -86,6 +87,17 @@ void summarise_checkpoint(const std::string& path, const std::vector<std::string
         fmt::format("override '{}': overrides apply to a config file, not to the checkpoint {}",
                     overrides.front(), path));
   }
+  // A fine-tuning checkpoint: its config rebuilds the base and the head (init.from must
+  // still be there); what was frozen comes from its state.json.
+  const std::string dir = resolve_checkpoint(path);
+  if (fs::exists(dir + "/config.yaml")) {
+    auto doc = config::Document::load(dir + "/config.yaml");
+    if (doc.root().has("init")) {
+      auto model = experiments::finetune_model(doc, dir);
+      print_table(fmt::format("fine-tuned ({})", dir), model->summary());
+      return;
+    }
+  }
   const auto loaded = models::load_network(path, torch::kCPU);
   print_table(fmt::format("\"{}\" ({})", loaded.type, loaded.checkpoint_dir),
               loaded.network->summary());
@@ -107,6 +119,11 @@ void summary(const std::string& path, const std::vector<std::string>& overrides)
   }
   auto doc = config::Document::load(file, overrides);
   auto root = doc.root();
+  if (root.has("init")) {  // a fine-tuning config: the base under its head, frozen at step 0
+    auto model = experiments::finetune_model(doc);
+    print_table(fmt::format("fine-tuned ({})", file), model->summary());
+    return;
+  }
   if (!root.is_map("model")) {
     throw InputError(fmt::format("{}: no 'model:' section to summarise", file));
   }

@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <limits>
+#include <set>
 
 #include "core/data/fashion_mnist.h"
+#include "core/checkpoint.h"
 #include "core/data/rows.h"
 #include "core/errors.h"
 #include "core/freeze.h"
 #include "core/log.h"
+#include "core/trainer_state.h"
 #include "experiments/recipe.h"
 #include "finetune/classifier.h"
 #include "finetune/pretrained.h"
@@ -21,6 +25,10 @@ namespace fs = std::filesystem;
 namespace strata::experiments {
 
 namespace {
+
+// The test split is scored once, at the end (on the best weights when trainer.best_metric
+// is set); the validation split at trainer.eval_every.
+constexpr int64_t kAtTheEnd = std::numeric_limits<int64_t>::max() / 2;
 
 enum class HeadType { kClassification, kPromptCompletion };
 
@@ -129,26 +137,38 @@ void check_fits(Network& model, const Batch& rows, const std::string& where) {
 
 }  // namespace
 
-nlohmann::json finetune_document(const config::Document& doc) {
-  FinetunePlan f = plan_finetune(doc);
-  RunPlan& plan = f.plan;
-  RunContext ctx = start_run(plan);
-  const uint64_t seed = uint64_t(plan.run.seed);
+namespace {
 
-  finetune::PretrainedBase base = finetune::load_base(f.init, f.model_overrides, seed);
-  if (!f.model_type.empty() && f.model_type != base.type) {
-    throw InputError(fmt::format("{}: model.type '{}' but init.from is a '{}' checkpoint",
-                                 doc.file(), f.model_type, base.type));
-  }
-  plan.model_type = base.type;
-
+// What a fine-tuning run trains: the data, the model under its head (weights not loaded
+// yet), the objective and the evaluators.
+struct Assembled {
+  finetune::PretrainedBase base;
   TrainingData data;
   std::shared_ptr<Network> model;
   std::shared_ptr<Objective> objective;
   std::vector<ScheduledEvaluator> evaluators;
   std::vector<std::string> new_prefixes, dropped_prefixes;
   Batch train_rows;
-  const data::ShardOptions shard{ctx.env.rank, ctx.env.world};
+};
+
+Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::ShardOptions& shard) {
+  RunPlan& plan = f.plan;
+  const uint64_t seed = uint64_t(plan.run.seed);
+  Assembled a;
+  a.base = finetune::load_base(f.init, f.model_overrides, seed);
+  finetune::PretrainedBase& base = a.base;
+  if (!f.model_type.empty() && f.model_type != base.type) {
+    throw InputError(fmt::format("{}: model.type '{}' but init.from is a '{}' checkpoint",
+                                 plan.doc->file(), f.model_type, base.type));
+  }
+  plan.model_type = base.type;
+  TrainingData& data = a.data;
+  std::shared_ptr<Network>& model = a.model;
+  std::shared_ptr<Objective>& objective = a.objective;
+  std::vector<ScheduledEvaluator>& evaluators = a.evaluators;
+  std::vector<std::string>& new_prefixes = a.new_prefixes;
+  std::vector<std::string>& dropped_prefixes = a.dropped_prefixes;
+  Batch& train_rows = a.train_rows;
 
   if (f.is_task) {
     if (base.tokenizer_path.empty()) {
@@ -197,15 +217,15 @@ nlohmann::json finetune_document(const config::Document& doc) {
       if (!ex.validation.empty()) {
         Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, cls_id);
         evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", v.input, v.target,
-                                                                        f.task.eval_batch_size, ctx.device,
+                                                                        f.task.eval_batch_size, device,
                                                                         v.attention_mask),
                               0});
       }
       Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, cls_id);
       evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
-                                                                      f.task.eval_batch_size, ctx.device,
+                                                                      f.task.eval_batch_size, device,
                                                                       t.attention_mask),
-                            0});
+                            kAtTheEnd});
     }
     data.train = std::make_shared<data::RowBatches>(train_rows, plan.batch.batch_size, seed, shard);
     data.tokenizer_path = base.tokenizer_path;
@@ -246,12 +266,12 @@ nlohmann::json finetune_document(const config::Document& doc) {
                        train_set.labels.narrow(0, 0, std::min<int64_t>(2, train_set.size())), {}, {}};
     if (val_set.size() > 0) {
       evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", data::to_float(val_set.images),
-                                                                      val_set.labels, o.eval_batch_size, ctx.device),
+                                                                      val_set.labels, o.eval_batch_size, device),
                             0});
     }
     evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images),
-                                                                    test_set.labels, o.eval_batch_size, ctx.device),
-                          0});
+                                                                    test_set.labels, o.eval_batch_size, device),
+                          kAtTheEnd});
     data.describe = fmt::format("{}: {} train, {} validation, {} test images", o.dataset, train_set.size(),
                                 val_set.size(), test_set.size());
     data.info = {{"train_examples", train_set.size()},
@@ -260,18 +280,51 @@ nlohmann::json finetune_document(const config::Document& doc) {
   }
   data.info["init_from"] = base.checkpoint_dir;
   data.info["pretrained"] = f.init.pretrained;
+  return a;
+}
 
+// init.from's weights into the model (or none, from scratch), reported in the log.
+void load_pretrained(const FinetunePlan& f, Assembled& a) {
+  const auto& base = a.base;
+  auto& model = a.model;
+  const auto& plan = f.plan;
   if (f.init.pretrained) {
-    auto report = finetune::load_by_name(*model, base.tensors, new_prefixes, dropped_prefixes, f.init.ignore,
+    auto report = finetune::load_by_name(*model, base.tensors, a.new_prefixes, a.dropped_prefixes, f.init.ignore,
                                          base.checkpoint_dir + "/model.safetensors");
     finetune::log_report(report, base.checkpoint_dir);
   } else {
     log::info("from scratch: the architecture and tokenizer of {}, fresh weights (seed {})",
               base.checkpoint_dir, plan.run.seed);
   }
-  check_fits(*model, train_rows, plan.data_where);
-  auto freeze = make_freeze_policy(f.freeze, *model, new_prefixes, f.freeze_where);
-  return run_training(plan, ctx, data, model, objective, evaluators, freeze);
+}
+
+}  // namespace
+
+nlohmann::json finetune_document(const config::Document& doc) {
+  FinetunePlan f = plan_finetune(doc);
+  RunContext ctx = start_run(f.plan);
+  Assembled a = assemble(f, ctx.device, data::ShardOptions{ctx.env.rank, ctx.env.world});
+  load_pretrained(f, a);
+  check_fits(*a.model, a.train_rows, f.plan.data_where);
+  auto freeze = make_freeze_policy(f.freeze, *a.model, a.new_prefixes, f.freeze_where);
+  return run_training(f.plan, ctx, a.data, a.model, a.objective, a.evaluators, freeze);
+}
+
+std::shared_ptr<Network> finetune_model(const config::Document& doc, const std::string& checkpoint_dir) {
+  FinetunePlan f = plan_finetune(doc);
+  Assembled a = assemble(f, torch::kCPU, data::ShardOptions{});
+  if (checkpoint_dir.empty()) {
+    load_pretrained(f, a);
+    auto freeze = make_freeze_policy(f.freeze, *a.model, a.new_prefixes, f.freeze_where);
+    if (freeze) freeze->apply(0, *a.model);
+    return a.model;
+  }
+  CheckpointContents c = load_checkpoint(checkpoint_dir);
+  load_model_tensors(*a.model, c.model, checkpoint_dir + "/model.safetensors");
+  const TrainerState state = TrainerState::from_json(c.state, checkpoint_dir + "/state.json");
+  std::set<std::string> frozen(state.frozen.begin(), state.frozen.end());
+  for (auto& p : a.model->named_parameters()) p.value().set_requires_grad(frozen.count(p.key()) == 0);
+  return a.model;
 }
 
 }  // namespace strata::experiments

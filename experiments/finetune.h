@@ -23,15 +23,27 @@
 //   optimizer: {...}  schedule: {...}
 //   trainer: {batch_size: 32, epochs: 5, best_metric: eval/validation/acc, early_stop: 3}
 //
-// Metrics: eval/validation/{acc,loss} (when data.validation > 0) and eval/test/{acc,loss}
+// Metrics: eval/validation/{acc,loss} (when data.validation > 0) at trainer.eval_every, and
+// eval/test/{acc,loss} once at the end
 // for a classification head; eval/<task>/0shot/<metric> for prompt-completion.
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+#include <string>
+
 #include "core/config.h"
+#include "core/network.h"
 
 namespace strata::experiments {
 
+// Trains the config; returns results.json's content. Bad input is an InputError.
 nlohmann::json finetune_document(const config::Document& doc);
+
+// The config's model under its head, for `strata summary`: with `checkpoint_dir` empty,
+// init.from's weights and the freeze policy as at step 0; else the checkpoint's weights and
+// what was frozen when it was saved (its state.json).
+std::shared_ptr<Network> finetune_model(const config::Document& doc,
+                                        const std::string& checkpoint_dir = "");
 
 }  // namespace strata::experiments
