@@ -18,7 +18,8 @@ const config::EnumNames<FreezeType>& freeze_type_names() {
       {"frozen_base", FreezeType::kFrozenBase},
       {"freeze_first_n", FreezeType::kFreezeFirstN},
       {"patterns", FreezeType::kPatterns},
-      {"gradual_unfreeze", FreezeType::kGradualUnfreeze}};
+      {"gradual_unfreeze", FreezeType::kGradualUnfreeze},
+      {"lora", FreezeType::kLoRA}};
   return names;
 }
 
@@ -35,6 +36,13 @@ void read_options(config::Reader r, FreezeOptions& o) {
   only_for("train", FreezeType::kPatterns);
   only_for("freeze", FreezeType::kPatterns);
   only_for("every", FreezeType::kGradualUnfreeze);
+  only_for("rank", FreezeType::kLoRA);
+  only_for("alpha", FreezeType::kLoRA);
+  only_for("targets", FreezeType::kLoRA);
+  if (r.has("rank")) r.read("rank", o.lora_rank, config::Range::at_least(1));
+  r.read("alpha", o.lora_alpha, config::Range::positive());
+  r.read("targets", o.lora_targets);
+  if (o.lora_targets.empty()) r.fail("targets", "must name at least one Linear layer");
   if (r.has("n")) r.read("n", o.n, config::Range::at_least(1));
   r.read("train", o.train);
   r.read("freeze", o.freeze);
@@ -143,6 +151,8 @@ class LayerFreeze : public FreezePolicy {
         return true;
       case FreezeType::kFrozenBase:
         return false;
+      case FreezeType::kLoRA:
+        return name.find(".lora_") != std::string::npos;
       case FreezeType::kFreezeFirstN:
         return !(p.kind == LayerKind::kEmbedding || (p.kind == LayerKind::kBlock && p.block < o_.n));
       case FreezeType::kPatterns: {

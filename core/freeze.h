@@ -3,7 +3,7 @@
 // learning rate (the FreezePolicy interface of core/trainer.h).
 //
 //   freeze:
-//     policy: frozen_base        # none | frozen_base | freeze_first_n | patterns | gradual_unfreeze
+//     policy: frozen_base        # none | frozen_base | freeze_first_n | patterns | gradual_unfreeze | lora
 //     n: 2                       # freeze_first_n: the embeddings and blocks 0 .. n-1 frozen
 //     train: ["transformer.h.3.*"]   # patterns: only these (and the head) train
 //     freeze: ["*.ln_*"]             # patterns: these are frozen
@@ -29,6 +29,8 @@
 //   Fine-tuning for Text Classification", section 3.3): the head trains from step 0; at
 //   step s the top floor(s / every) units are unfrozen too, top down, where the units are
 //   [top + block L-1], block L-2, ..., block 0, embeddings.
+// - lora: the base frozen, the LoRA adapters (parameters named "*.lora_A", "*.lora_B"; see
+//   finetune/lora.h) and the head train. Keys `rank`, `alpha`, `targets`.
 // - lr_decay (any policy): layer-wise learning-rate decay as in ELECTRA (Clark et al. 2020)
 //   and BEiT: the head and top train at lr, block i at lr * lr_decay^(L - i), the
 //   embeddings at lr * lr_decay^(L + 1).
@@ -45,8 +47,8 @@
 
 namespace strata {
 
-enum class FreezeType { kNone, kFrozenBase, kFreezeFirstN, kPatterns, kGradualUnfreeze };
-// none, frozen_base, freeze_first_n, patterns, gradual_unfreeze
+enum class FreezeType { kNone, kFrozenBase, kFreezeFirstN, kPatterns, kGradualUnfreeze, kLoRA };
+// none, frozen_base, freeze_first_n, patterns, gradual_unfreeze, lora
 const config::EnumNames<FreezeType>& freeze_type_names();
 
 struct FreezeOptions {
@@ -56,6 +58,10 @@ struct FreezeOptions {
   std::vector<std::string> freeze;  // patterns
   int64_t every = 0;                // gradual_unfreeze: steps per unfrozen unit
   double lr_decay = 1.0;            // layer-wise decay factor in (0, 1]
+  // lora (finetune/lora.h adds the adapters; this policy trains them and the head only)
+  int64_t lora_rank = 8;            // `rank`
+  double lora_alpha = 16.0;         // `alpha`
+  std::vector<std::string> lora_targets = {"c_attn", "c_proj", "c_fc", "query", "key", "value", "dense"};
 };
 
 // `freeze:`; finishes the section. A key the policy does not use is an InputError.

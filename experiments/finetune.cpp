@@ -15,6 +15,7 @@
 #include "core/trainer_state.h"
 #include "experiments/recipe.h"
 #include "finetune/classifier.h"
+#include "finetune/lora.h"
 #include "finetune/pretrained.h"
 #include "finetune/task_data.h"
 #include "tasks/task.h"
@@ -149,6 +150,7 @@ struct Assembled {
   std::vector<ScheduledEvaluator> evaluators;
   std::vector<std::string> new_prefixes, dropped_prefixes;
   Batch train_rows;
+  std::shared_ptr<finetune::LoRA> lora;  // freeze.policy lora
 };
 
 Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::ShardOptions& shard) {
@@ -298,6 +300,20 @@ void load_pretrained(const FinetunePlan& f, Assembled& a) {
   }
 }
 
+// freeze.policy lora: the adapters, added after the pre-trained weights are in (they are
+// not in the checkpoint) and recomputed before every forward of the classifier.
+void add_lora(const FinetunePlan& f, Assembled& a) {
+  if (f.freeze.policy != FreezeType::kLoRA) return;
+  auto classifier = std::dynamic_pointer_cast<finetune::ClassifierImpl>(a.model);
+  if (!classifier) {
+    throw InputError(fmt::format("{}: policy lora needs a classification head (head.type)", f.freeze_where));
+  }
+  a.lora = std::make_shared<finetune::LoRA>(*a.model, f.freeze, a.new_prefixes);
+  classifier->set_before_forward([lora = a.lora] { lora->refresh(); });
+  log::info("LoRA: rank {}, alpha {}, on {} Linear layers", f.freeze.lora_rank, f.freeze.lora_alpha,
+            a.lora->num_adapters());
+}
+
 }  // namespace
 
 nlohmann::json finetune_document(const config::Document& doc) {
@@ -305,6 +321,7 @@ nlohmann::json finetune_document(const config::Document& doc) {
   RunContext ctx = start_run(f.plan);
   Assembled a = assemble(f, ctx.device, data::ShardOptions{ctx.env.rank, ctx.env.world});
   load_pretrained(f, a);
+  add_lora(f, a);
   check_fits(*a.model, a.train_rows, f.plan.data_where);
   auto freeze = make_freeze_policy(f.freeze, *a.model, a.new_prefixes, f.freeze_where);
   return run_training(f.plan, ctx, a.data, a.model, a.objective, a.evaluators, freeze);
@@ -315,10 +332,12 @@ std::shared_ptr<Network> finetune_model(const config::Document& doc, const std::
   Assembled a = assemble(f, torch::kCPU, data::ShardOptions{});
   if (checkpoint_dir.empty()) {
     load_pretrained(f, a);
+    add_lora(f, a);
     auto freeze = make_freeze_policy(f.freeze, *a.model, a.new_prefixes, f.freeze_where);
     if (freeze) freeze->apply(0, *a.model);
     return a.model;
   }
+  add_lora(f, a);
   CheckpointContents c = load_checkpoint(checkpoint_dir);
   load_model_tensors(*a.model, c.model, checkpoint_dir + "/model.safetensors");
   const TrainerState state = TrainerState::from_json(c.state, checkpoint_dir + "/state.json");

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "core/errors.h"
 #include "models/bert/bert.h"
 #include "models/cnn/cnn.h"
@@ -49,11 +52,12 @@ ClassifierImpl::ClassifierImpl(std::shared_ptr<Network> base, const HeadOptions&
 }
 
 torch::Tensor ClassifierImpl::features(const Batch& batch, Pooling pooling) {
+  if (before_forward_) before_forward_();
   return base_->features(batch, pooling);
 }
 
 torch::Tensor ClassifierImpl::forward(const Batch& batch) {
-  return head_(dropout_(base_->features(batch, options_.pooling)));
+  return head_(dropout_(features(batch, options_.pooling)));
 }
 
 void ClassifierImpl::train(bool on) {

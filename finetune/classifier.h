@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,8 @@ class ClassifierImpl : public Network {
   // Base children left out (their parameters are not part of this model): "cls", ...
   const std::vector<std::string>& dropped() const { return dropped_; }
   Network& base() { return *base_; }
+  // Called at the start of every forward (LoRA recomputes its adapted weights there).
+  void set_before_forward(std::function<void()> hook) { before_forward_ = std::move(hook); }
 
  private:
   std::shared_ptr<Network> base_;
@@ -55,6 +58,7 @@ class ClassifierImpl : public Network {
   std::vector<std::string> kept_, dropped_;
   torch::nn::Linear head_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
+  std::function<void()> before_forward_;
 };
 TORCH_MODULE(Classifier);
 
