@@ -321,6 +321,24 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   sync_path(dir);
 }
 
+void write_safetensors_atomic(const std::string& path, const NamedTensors& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path tmp =
+      dir / (kTmpPrefix + target.filename().string() + "-" + std::to_string(::getpid()));
+  try {
+    write_safetensors(tmp.string(), tensors, metadata);
+    sync_path(tmp);
+    rename_or_throw(tmp, target);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  sync_path(dir);
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot be read");

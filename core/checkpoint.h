@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "core/safetensors.h"
@@ -66,6 +67,10 @@ CheckpointContents load_checkpoint(const std::string& dir);
 
 // Writes `text` to `path` atomically (temporary file, fsync, rename).
 void write_file_atomic(const std::string& path, const std::string& text);
+// Writes a safetensors file (core/safetensors.h) to `path` atomically, as write_file_atomic:
+// for model files outside a checkpoint directory (`strata export`).
+void write_safetensors_atomic(const std::string& path, const NamedTensors& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
 // Parses the JSON file at `path`; a missing or damaged one is an InputError naming it.
 nlohmann::json read_json_file(const std::string& path);
 

@@ -94,11 +94,11 @@ torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const AttentionMask
   auto y = attend_split(query(x), key(x), value(x), H, mask, p, is_training());  // [B, T, C]
   y = attention_dense(y);                                                       // [B, T, C]
   if (p > 0) y = torch::dropout(y, p, true);
-  auto a = attention_norm(x + y);                  // [B, T, C]
-  auto f = torch::gelu(intermediate_dense(a));     // [B, T, 4C]
-  f = output_dense(f);                             // [B, T, C]
+  auto a = attention_norm(x + y);                                  // [B, T, C]
+  auto f = activate(intermediate_dense(a), options.activation());  // [B, T, 4C]
+  f = output_dense(f);                                             // [B, T, C]
   if (p > 0) f = torch::dropout(f, p, true);
-  return output_norm(a + f);                       // [B, T, C]
+  return output_norm(a + f);                                       // [B, T, C]
 }
 
 // ---------------------------------------------------------------------------------------
@@ -107,6 +107,7 @@ torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const AttentionMask
 BertImpl::BertImpl(const BertOptions& options) : options_(options) {
   TORCH_CHECK(options.n_embd() % options.n_head() == 0, "n_embd (", options.n_embd(),
               ") must be a multiple of n_head (", options.n_head(), ")");
+  check_activation(options.activation());
   const int64_t C = options.n_embd();
   auto bert = scope(*this, "bert");
   embeddings = bert->register_module("embeddings", BertEmbeddings(options));
@@ -151,7 +152,7 @@ torch::Tensor BertImpl::pooled(const torch::Tensor& hidden) {
 }
 
 torch::Tensor BertImpl::mlm_logits(const torch::Tensor& hidden) {
-  auto h = transform_norm(torch::gelu(transform_dense(hidden)));             // [..., C]
+  auto h = transform_norm(activate(transform_dense(hidden), options_.activation()));  // [..., C]
   return torch::linear(h, embeddings->word_embeddings->weight, decoder_bias);  // [..., V]
 }
 
@@ -164,7 +165,7 @@ torch::Tensor BertImpl::loss(const Batch& batch) {
   auto targets = batch.target.reshape({-1});                                     // [B*T]
   auto rows = targets.ne(-100).nonzero().squeeze(1);                             // [M]
   auto h = hidden.reshape({-1, options_.n_embd()}).index_select(0, rows);        // [M, C]
-  h = transform_norm(torch::gelu(transform_dense(h)));                           // [M, C]
+  h = transform_norm(activate(transform_dense(h), options_.activation()));       // [M, C]
   return linear_cross_entropy(h, embeddings->word_embeddings->weight, decoder_bias,
                               targets.index_select(0, rows));
 }

@@ -4,7 +4,8 @@
 //
 // Post-LayerNorm blocks, as original BERT: x = LN(x + Attn(x)); x = LN(x + FFN(x)).
 // Chosen over pre-LN so that published BERT checkpoints import with their names and
-// numbers unchanged. GELU (erf form), LayerNorm eps 1e-12, init normal 0.02.
+// numbers unchanged. GELU (erf form; `activation: gelu_new` for the tanh approximation),
+// LayerNorm eps 1e-12, init normal 0.02.
 //
 // Shape letters: B batch, T time (tokens), C n_embd, H n_head, hs = C / H, V vocab_size.
 //
@@ -31,6 +32,7 @@
 #include "core/network.h"
 #include "core/registry.h"
 #include "models/layers/attention.h"
+#include "models/layers/mlp.h"
 #include "models/layers/norms.h"
 
 namespace strata::models {
@@ -44,6 +46,9 @@ struct BertOptions {
   TORCH_ARG(int64_t, n_embd) = 768;          // C (the feed-forward is 4C)
   TORCH_ARG(double, dropout) = 0.1;          // embeddings, attention weights, residuals
   TORCH_ARG(double, layer_norm_eps) = 1e-12;
+  // The GELU of intermediate.dense and the MLM transform: "gelu" (exact, erf) or
+  // "gelu_new" (tanh approximation); Hugging Face's `hidden_act`. models/layers/mlp.h.
+  TORCH_ARG(std::string, activation) = "gelu";
 };
 
 // Named sizes: debug (CPU tests), tiny, mini, small, medium (Turc et al.'s BERT

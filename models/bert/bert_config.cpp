@@ -15,6 +15,7 @@ BertOptions read_bert_options(config::Reader& r) {
   r.read("n_embd", o.n_embd(), Range::at_least(1));
   r.read("dropout", o.dropout(), Range::between(0.0, 1.0));
   r.read("layer_norm_eps", o.layer_norm_eps(), Range::positive());
+  r.read_choice("activation", o.activation(), activation_names());
   if (o.n_embd() % o.n_head() != 0) {
     r.fail("n_head", fmt::format("n_embd ({}) must be a multiple of n_head ({})", o.n_embd(),
                                  o.n_head()));

@@ -10,7 +10,8 @@ namespace strata::models {
 
 // Reads the model section: `size:` (a named size, default bert-base) picks the starting
 // point, then any of vocab_size, block_size, type_vocab_size, n_layer, n_head, n_embd,
-// dropout, layer_norm_eps override it. Refuses unknown keys and n_embd not divisible by n_head.
+// dropout, layer_norm_eps, activation (gelu | gelu_new) override it. Refuses unknown keys
+// and n_embd not divisible by n_head.
 BertOptions read_bert_options(config::Reader& r);
 
 // Registers `bert`.

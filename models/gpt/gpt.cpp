@@ -69,11 +69,13 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const Att
 // Block: pre-LayerNorm residual attention then MLP
 
 BlockImpl::BlockImpl(const GPTOptions& o) {
-  const auto norm = LayerNormOptions(o.n_embd()).eps(1e-5).bias(o.bias());
+  const auto norm = LayerNormOptions(o.n_embd()).eps(o.layer_norm_eps()).bias(o.bias());
   ln_1 = register_module("ln_1", LayerNorm(norm));
   attn = register_module("attn", CausalSelfAttention(o));
   ln_2 = register_module("ln_2", LayerNorm(norm));
-  mlp = register_module("mlp", MLP(MLPOptions(o.n_embd()).bias(o.bias()).dropout(o.dropout())));
+  const auto feed_forward =
+      MLPOptions(o.n_embd()).bias(o.bias()).dropout(o.dropout()).activation(o.activation());
+  mlp = register_module("mlp", MLP(feed_forward));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask, KVCache* cache,
@@ -89,6 +91,7 @@ GPTImpl::GPTImpl(const GPTOptions& options)
     : options_(options), causal_mask_(options.block_size()) {
   TORCH_CHECK(options.n_embd() % options.n_head() == 0, "n_embd (", options.n_embd(),
               ") must be a multiple of n_head (", options.n_head(), ")");
+  check_activation(options.activation());
   transformer = register_module("transformer", std::make_shared<torch::nn::Module>());
   wte = transformer->register_module("wte", torch::nn::Embedding(options.vocab_size(), options.n_embd()));
   wpe = transformer->register_module("wpe", torch::nn::Embedding(options.block_size(), options.n_embd()));
@@ -97,8 +100,9 @@ GPTImpl::GPTImpl(const GPTOptions& options)
     blocks_.push_back(Block(options));
     h->push_back(blocks_.back());
   }
-  ln_f = transformer->register_module(
-      "ln_f", LayerNorm(LayerNormOptions(options.n_embd()).eps(1e-5).bias(options.bias())));
+  const auto norm =
+      LayerNormOptions(options.n_embd()).eps(options.layer_norm_eps()).bias(options.bias());
+  ln_f = transformer->register_module("ln_f", LayerNorm(norm));
   init_weights();
 }
 

@@ -3,7 +3,9 @@
 //
 // Pre-LayerNorm blocks, GELU MLP (4C), learned position embeddings, input and output
 // embeddings tied, dropout, optional bias, GPT-2 initialisation (normal 0.02; the residual
-// projections c_proj scaled by 1/sqrt(2 n_layer)).
+// projections c_proj scaled by 1/sqrt(2 n_layer)). The GELU is the exact (erf) one unless
+// `activation: gelu_new` asks for the tanh approximation GPT-2 was trained with: Hugging
+// Face's GPT-2 checkpoints import with it (finetune/hf.h).
 //
 // Shape letters: B batch, T time (tokens), C n_embd, H n_head, hs = C / H, V vocab_size.
 //
@@ -42,6 +44,10 @@ struct GPTOptions {
   TORCH_ARG(int64_t, n_embd) = 768;        // C
   TORCH_ARG(double, dropout) = 0.0;        // embeddings, attention weights, residuals
   TORCH_ARG(bool, bias) = true;            // biases in Linear and LayerNorm
+  // The MLP's GELU: "gelu" (exact, erf) or "gelu_new" (tanh approximation, GPT-2's
+  // `activation_function`); models/layers/mlp.h.
+  TORCH_ARG(std::string, activation) = "gelu";
+  TORCH_ARG(double, layer_norm_eps) = 1e-5;  // ln_1, ln_2, ln_f (GPT-2's layer_norm_epsilon)
 };
 
 // Named sizes: debug, tiny, mini, small (CPU-sized), gpt2 (124M), gpt2-medium (350M),

@@ -259,3 +259,14 @@ TEST_CASE("write_file_atomic replaces a file and leaves no temporary", "[checkpo
   CHECK(read_text(path) == "two\n");
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
 }
+
+TEST_CASE("write_safetensors_atomic replaces a file and leaves no temporary", "[checkpoint]") {
+  TempDir dir;
+  const auto path = (dir.root() / "model.safetensors").string();
+  strata::write_safetensors_atomic(path, {{"w", torch::zeros({2, 3})}});
+  strata::write_safetensors_atomic(path, {{"w", torch::ones({3})}}, {{"format", "pt"}});
+  const auto file = strata::read_safetensors(path);
+  CHECK(file.get("w").equal(torch::ones({3})));
+  CHECK(file.metadata.at("format") == "pt");
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+}

@@ -104,6 +104,14 @@ TEST_CASE("bert: options from YAML through the registry", "[bert][config]") {
   CHECK(bert_size("bert-base").n_layer() == 12);
   CHECK(bert_size("bert-base").vocab_size() == 30522);
   CHECK_THROWS_AS(bert_size("bert-huge"), InputError);
+  CHECK(bert->options().activation() == "gelu");  // the default, unchanged
+
+  auto d = config::Document::parse("model:\n  size: debug\n  activation: gelu_new\n", "run.yaml");
+  auto r = d.root().child("model");
+  CHECK(read_bert_options(r).activation() == "gelu_new");
+  auto bad = config::Document::parse("model:\n  size: debug\n  activation: relu\n", "run.yaml");
+  auto b = bad.root().child("model");
+  CHECK_THROWS_WITH(read_bert_options(b), Catch::Contains("activation") && Catch::Contains("gelu_new"));
 }
 
 TEST_CASE("bert: MLM parity with an independent Python PyTorch BERT", "[bert][parity]") {

@@ -215,7 +215,35 @@ TEST_CASE("gpt: options from YAML through the registry", "[gpt][config]") {
   CHECK(error_of("model:\n  size: gpt3\n").find("gpt2") != std::string::npos);
   CHECK(error_of("model:\n  size: debug\n  n_head: 3\n").find("multiple of n_head") != std::string::npos);
   CHECK(error_of("model:\n  size: gpt2-xl\n") == "");
+  CHECK(error_of("model:\n  size: debug\n  activation: relu\n").find("gelu, gelu_new") != std::string::npos);
+  CHECK(error_of("model:\n  size: debug\n  layer_norm_eps: 0\n").find("layer_norm_eps") != std::string::npos);
   CHECK(gpt_size("gpt2-medium").n_layer() == 24);
+  CHECK(gpt->options().activation() == "gelu");  // the defaults, unchanged
+  CHECK(gpt->options().layer_norm_eps() == 1e-5);
+
+  auto d = config::Document::parse("model:\n  size: debug\n  activation: gelu_new\n  layer_norm_eps: 1e-6\n",
+                                   "run.yaml");
+  auto r = d.root().child("model");
+  const auto o = read_gpt_options(r);
+  CHECK(o.activation() == "gelu_new");
+  CHECK(o.layer_norm_eps() == 1e-6);
+}
+
+TEST_CASE("gpt: activation and layer_norm_eps reach the blocks", "[gpt]") {
+  torch::manual_seed(0);
+  GPT model(GPTOptions(debug_options()).activation("gelu_new").layer_norm_eps(1e-3));
+  auto* block = model->h[1]->as<BlockImpl>();
+  CHECK(block->ln_1->options.eps() == 1e-3);
+  CHECK(block->ln_2->options.eps() == 1e-3);
+  CHECK(model->ln_f->options.eps() == 1e-3);
+
+  // GPT-2's gelu_new, written out: 0.5 u (1 + tanh(sqrt(2 / pi) (u + 0.044715 u^3))).
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({2, 3, 64});
+  auto u = block->mlp->c_fc(x);
+  auto gelu_new = 0.5 * u * (1 + torch::tanh(std::sqrt(2.0 / std::acos(-1.0)) * (u + 0.044715 * u.pow(3))));
+  CHECK(strata::test::max_abs_diff(block->mlp(x), block->mlp->c_proj(gelu_new)) < 1e-5);
+  CHECK_THROWS_AS(GPT(GPTOptions(debug_options()).activation("relu")), InputError);
 }
 
 TEST_CASE("gpt: parity with an independent Python PyTorch GPT", "[gpt][parity]") {

@@ -1,0 +1,153 @@
+// `strata export CKPT --format strata|hf --out DIR [--overwrite]`: a trained network's
+// files, for use elsewhere.
+//
+// CKPT is a Strata checkpoint or run directory, loaded and checked as every command that
+// takes a checkpoint loads it (models::load_network), or a Hugging Face GPT-2 / BERT
+// directory (finetune::is_hf_dir, finetune::read_hf).
+//   --format strata  DIR/model.safetensors (the parameters, no optimizer state),
+//                    config.yaml (the checkpoint's own; for a Hugging Face directory, its
+//                    model section), state.json (naming the source) and tokenizer.model
+//                    when the checkpoint has one: a checkpoint directory that every command
+//                    taking one reads.
+//   --format hf      Hugging Face's config.json + model.safetensors (finetune::write_hf),
+//                    and tokenizer.model when the checkpoint has one.
+// A DIR that exists and is not empty is refused unless --overwrite; then files of the same
+// names are replaced, and the other format's config file (config.yaml and state.json, or
+// config.json) is removed, so that the directory reads as one format only.
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/trainer.h"
+#include "finetune/hf.h"
+#include "models/load.h"
+
+namespace strata::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ExportArgs {
+  std::string checkpoint;
+  std::string format = "strata";
+  std::string out;
+  bool overwrite = false;
+};
+
+// What an export needs of its source, whichever format that was in.
+struct Source {
+  std::shared_ptr<Network> network;
+  std::string config_yaml;     // a Strata config whose model section rebuilds the network
+  std::string tokenizer_path;  // "" when there is none
+  std::string dir;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot be read", path.string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// "type: gpt\nn_layer: 2\n" -> "model:\n  type: gpt\n  n_layer: 2\n"
+std::string as_model_section(const std::string& yaml) {
+  std::string out = "model:\n";
+  std::istringstream lines(yaml);
+  for (std::string line; std::getline(lines, line);) out += "  " + line + "\n";
+  return out;
+}
+
+Source load_source(const std::string& path) {
+  Source s;
+  if (finetune::is_hf_dir(path)) {
+    const auto hf = finetune::read_hf(path);
+    s.network = finetune::make_network(hf);
+    s.config_yaml = as_model_section(hf.model_yaml);
+    s.dir = path;
+    std::error_code ec;
+    if (fs::exists(fs::path(path) / "tokenizer.model", ec))
+      s.tokenizer_path = path + "/tokenizer.model";
+  } else {
+    auto loaded = models::load_network(path, torch::kCPU);
+    s.network = loaded.network;
+    s.config_yaml = read_file(fs::path(loaded.checkpoint_dir) / "config.yaml");
+    s.tokenizer_path = loaded.tokenizer_path;
+    s.dir = loaded.checkpoint_dir;
+  }
+  s.network->eval();
+  return s;
+}
+
+void check_out_dir(const std::string& out, bool overwrite) {
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  if (!fs::is_directory(out, ec)) {
+    throw InputError(fmt::format("--out {}: exists and is not a directory", out));
+  }
+  if (!overwrite && !fs::is_empty(out, ec)) {
+    throw InputError(
+        fmt::format("--out {}: exists and is not empty; pass --overwrite to write into it", out));
+  }
+}
+
+void remove_files(const fs::path& dir, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    std::error_code ec;
+    fs::remove(dir / name, ec);
+  }
+}
+
+void write_strata(const Source& source, const fs::path& out) {
+  fs::create_directories(out);
+  write_safetensors_atomic((out / "model.safetensors").string(), model_tensors(*source.network));
+  write_file_atomic((out / "config.yaml").string(), source.config_yaml);
+  const nlohmann::json state = {{"exported_from", fs::absolute(source.dir).string()}};
+  write_file_atomic((out / "state.json").string(), state.dump(2) + "\n");
+  if (!source.tokenizer_path.empty()) {
+    write_file_atomic((out / "tokenizer.model").string(), read_file(source.tokenizer_path));
+  }
+  remove_files(out, {"config.json"});
+}
+
+void run_export(const ExportArgs& a) {
+  check_out_dir(a.out, a.overwrite);
+  const Source source = load_source(a.checkpoint);
+  if (a.format == "hf") {
+    finetune::write_hf(*source.network, a.out, source.tokenizer_path);
+    remove_files(a.out, {"config.yaml", "state.json"});
+  } else {
+    write_strata(source, a.out);
+  }
+  log::info("exported {} to {} ({})", source.dir, a.out, a.format);
+}
+
+}  // namespace
+
+void add_export_command(CLI::App& app) {
+  auto args = std::make_shared<ExportArgs>();
+  auto* cmd = app.add_subcommand(
+      "export",
+      "Write a checkpoint's network as Strata's files (weights and config only) or as "
+      "a Hugging Face GPT-2 / BERT directory");
+  cmd->add_option("checkpoint", args->checkpoint,
+                  "Strata checkpoint or run directory, or a Hugging Face GPT-2 / BERT directory")
+      ->required();
+  cmd->add_option("--format", args->format, "strata (default) or hf")
+      ->check(CLI::IsMember({"strata", "hf"}));
+  cmd->add_option("--out", args->out, "directory to write")->required();
+  cmd->add_flag("--overwrite", args->overwrite, "write into a DIR that is not empty");
+  cmd->callback([args] { run_export(*args); });
+}
+
+}  // namespace strata::cli
