@@ -26,10 +26,14 @@
 
 #include "cli/commands.h"
 #include "core/checkpoint.h"
+#include "core/config.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/trainer.h"
+#include "experiments/finetune.h"
+#include "finetune/classifier.h"
 #include "finetune/hf.h"
+#include "finetune/lora.h"
 #include "models/load.h"
 
 namespace strata::cli {
@@ -47,6 +51,8 @@ struct ExportArgs {
 // What an export needs of its source, whichever format that was in.
 struct Source {
   std::shared_ptr<Network> network;
+  Network* lm = nullptr;       // what --format hf writes: the network, or a classifier's base
+  NamedTensors tensors;        // what --format strata writes (LoRA adapters merged)
   std::string config_yaml;     // a Strata config whose model section rebuilds the network
   std::string tokenizer_path;  // "" when there is none
   std::string dir;
@@ -68,6 +74,14 @@ std::string as_model_section(const std::string& yaml) {
   return out;
 }
 
+bool is_finetuned(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  const std::string dir = resolve_checkpoint(path);
+  if (!fs::exists(dir + "/config.yaml", ec)) return false;
+  return config::Document::load(dir + "/config.yaml").root().has("init");
+}
+
 Source load_source(const std::string& path) {
   Source s;
   if (finetune::is_hf_dir(path)) {
@@ -78,6 +92,33 @@ Source load_source(const std::string& path) {
     std::error_code ec;
     if (fs::exists(fs::path(path) / "tokenizer.model", ec))
       s.tokenizer_path = path + "/tokenizer.model";
+  } else if (is_finetuned(path)) {
+    // A fine-tuning checkpoint: its config rebuilds the base under its head (init.from
+    // must still exist); LoRA adapters are merged into the weights they adapt.
+    s.dir = resolve_checkpoint(path);
+    auto doc = config::Document::load(s.dir + "/config.yaml");
+    s.network = experiments::finetune_model(doc, s.dir);
+    s.config_yaml = read_file(fs::path(s.dir) / "config.yaml");
+    std::error_code ec;
+    if (fs::exists(fs::path(s.dir) / "tokenizer.model", ec)) s.tokenizer_path = s.dir + "/tokenizer.model";
+    s.tensors = model_tensors(*s.network);
+    std::string policy;
+    int64_t rank = 8;
+    double alpha = 16.0;
+    auto freeze = doc.root().child("freeze");
+    freeze.read("policy", policy);
+    freeze.read("rank", rank);
+    freeze.read("alpha", alpha);
+    if (policy == "lora") {
+      s.tensors = finetune::merge_lora(s.tensors, alpha / double(rank));
+      torch::NoGradGuard no_grad;
+      auto params = s.network->named_parameters();
+      for (const auto& [name, t] : s.tensors) {
+        if (auto* p = params.find(name)) p->copy_(t);
+      }
+      log::info("merged the LoRA adapters (rank {}, alpha {}) into the weights", rank, alpha);
+    }
+    if (auto* classifier = dynamic_cast<finetune::ClassifierImpl*>(s.network.get())) s.lm = &classifier->base();
   } else {
     auto loaded = models::load_network(path, torch::kCPU);
     s.network = loaded.network;
@@ -85,6 +126,8 @@ Source load_source(const std::string& path) {
     s.tokenizer_path = loaded.tokenizer_path;
     s.dir = loaded.checkpoint_dir;
   }
+  if (s.tensors.empty()) s.tensors = model_tensors(*s.network);
+  if (s.lm == nullptr) s.lm = s.network.get();
   s.network->eval();
   return s;
 }
@@ -110,7 +153,7 @@ void remove_files(const fs::path& dir, std::initializer_list<const char*> names)
 
 void write_strata(const Source& source, const fs::path& out) {
   fs::create_directories(out);
-  write_safetensors_atomic((out / "model.safetensors").string(), model_tensors(*source.network));
+  write_safetensors_atomic((out / "model.safetensors").string(), source.tensors);
   write_file_atomic((out / "config.yaml").string(), source.config_yaml);
   const nlohmann::json state = {{"exported_from", fs::absolute(source.dir).string()}};
   write_file_atomic((out / "state.json").string(), state.dump(2) + "\n");
@@ -124,7 +167,11 @@ void run_export(const ExportArgs& a) {
   check_out_dir(a.out, a.overwrite);
   const Source source = load_source(a.checkpoint);
   if (a.format == "hf") {
-    finetune::write_hf(*source.network, a.out, source.tokenizer_path);
+    if (source.lm != source.network.get()) {
+      log::info("--format hf writes the fine-tuned base as a language model; the classification "
+                "head is not part of it (use --format strata to keep it)");
+    }
+    finetune::write_hf(*source.lm, a.out, source.tokenizer_path);
     remove_files(a.out, {"config.yaml", "state.json"});
   } else {
     write_strata(source, a.out);
