@@ -36,12 +36,14 @@
 // must then accept `init.from`. A run has n x classes training examples, the classes being
 // its data.classes, or num_classes where it lists none.
 //
-// A run whose results.json exists is not run again, nor is the pre-training run (it
-// resumes from its latest checkpoint when cut short), so an interrupted curve continues
-// where it stopped; overwrite=true runs everything again. Bad input (a missing config, an
-// unknown key in any run's config and overrides, an empty list) is an InputError before
-// any run starts; an error that needs the pre-training run's directory to exist surfaces
-// once it does, before the first curve run.
+// The pre-training run gets out_dir=<out_dir>/pretrain, the curve's `seed` (the first),
+// threads and device as the runs do, and resume=true: one cut short continues from its
+// latest checkpoint. A run whose results.json exists is not run again, nor is the
+// pre-training run, so an interrupted curve continues where it stopped; overwrite=true
+// runs everything again. Bad input (a missing config, an unknown key in any run's config
+// and overrides, an empty list) is an InputError before any run starts; an error that
+// needs the pre-training run's directory to exist surfaces once it does, before the first
+// curve run.
 //
 // Writes out_dir/finetune_curve.csv (group, variant, labels_per_class, train_examples,
 // seed, value, seconds, run_dir: one row per run, kept current as runs finish),
