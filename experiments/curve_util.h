@@ -46,7 +46,8 @@ std::string csv_field(const std::string& s);
 
 // Reads and checks a `strata train` config as train_document will, running nothing and
 // touching no file: every section of a neural run (plan_run); of a classical run only the
-// model type, its learners reading their sections as they are made.
+// model type, its learners reading their sections as they are made; of a fine-tuning run
+// (`init:`) nothing yet.
 void check_train_config(const config::Document& doc);
 
 }  // namespace strata::experiments

@@ -52,9 +52,9 @@ struct CurveOptions {
   int64_t seeds = 3;
   std::vector<int64_t> labels_per_class;
   int64_t num_classes = 2;
-  // What core's ClassificationEvaluator logs for Fashion-MNIST (eval/<dataset>/acc), and
-  // what classical runs write too.
-  std::string metric = "eval/fashion_mnist/acc";
+  // A fine-tuning run's test accuracy (experiments/finetune.h). A plain image run logs
+  // eval/<dataset>/acc instead, as classical runs do.
+  std::string metric = "eval/test/acc";
   std::optional<PretrainOptions> pretrain;
   std::vector<GroupOptions> groups;  // none: one unnamed group, no directory level
   std::vector<VariantOptions> variants;

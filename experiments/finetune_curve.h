@@ -9,22 +9,24 @@
 //   labels_per_class: [10, 100, 1000]   # 0: all labels
 //   num_classes: 2           # classes of a run whose config lists no data.classes (for
 //                            #   train_examples and epochs)
-//   metric: eval/fashion_mnist/acc      # read from each run's results.json["results"]
+//   metric: eval/test/acc    # read from each run's results.json["results"]: a fine-tuning
+//                            #   run's test accuracy; eval/fashion_mnist/acc for a plain
+//                            #   `strata train` image run
 //   pretrain:                # optional: the checkpoint every run starts from, built once
-//     config: ../cnn/fashion.yaml       #   in out_dir/pretrain by any `strata train` config
-//     overrides: ["data.classes=[T-shirt/top, Trouser]", trainer.epochs=3]
+//     config: fashion-base.yaml         #   in out_dir/pretrain by any `strata train` config
+//     overrides: [trainer.epochs=3]
 //     # or instead: checkpoint: path/to/run_or_checkpoint  (must exist)
 //   groups:                  # optional: another axis (class pairs, say), each a name and
-//     - name: "sneaker vs ankle boot"   #   overrides for every run in it
+//     - name: "Sneaker vs Ankle boot"   #   overrides for every run in it
 //       overrides: ["data.classes=[Sneaker, Ankle boot]"]
 //   variants:
 //     - name: "fine-tuned, frozen base"
-//       config: ../finetune/fashion-pair.yaml   # any `strata train` config; relative to
+//       config: fashion-pair.yaml               # any `strata train` config; relative to
 //       overrides: [freeze.policy=frozen_base]  #   this file
-//       epochs: {examples: 20000, min: 5, max: 200}  # optional: trainer.epochs =
+//       epochs: {examples: 10000, min: 3, max: 200}  # optional: trainer.epochs =
 //     - name: "from scratch"                         #   clamp(examples / train examples)
-//       config: ../finetune/fashion-pair.yaml
-//       overrides: [init.pretrained=false]
+//       config: fashion-pair.yaml
+//       overrides: [init.pretrained=false, freeze.policy=none]
 //   plot: true               # scripts/plot_finetune_curve.py (matplotlib)
 //
 // Every run is `strata train` of its variant's config with, in this order, its group's

@@ -51,6 +51,7 @@ threads: 1
 device: cpu
 labels_per_class: [2, 4]
 num_classes: 10   # not used: the group lists its two classes
+metric: eval/fashion_mnist/acc   # a plain image run's; fine-tuning runs write eval/test/acc
 plot: false
 groups:
   - name: 'Sneaker vs Ankle boot'
@@ -153,8 +154,8 @@ TEST_CASE(
 
   // A metric the runs do not write is bad input, found before anything trains.
   CHECK_THROWS_WITH(
-      experiments::finetune_curve(config::Document::load(config, {"metric=eval/test/acc"})),
-      Catch::Contains("holds no 'eval/test/acc'") && Catch::Contains("eval/fashion_mnist/acc"));
+      experiments::finetune_curve(config::Document::load(config, {"metric=eval/valid/acc"})),
+      Catch::Contains("holds no 'eval/valid/acc'") && Catch::Contains("eval/fashion_mnist/acc"));
 
   // An interrupted curve continues where it stopped: only the missing run trains.
   fs::remove_all(rows[3]["run_dir"].get<std::string>());
