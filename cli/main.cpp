@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   strata::cli::add_eval_command(app);
   strata::cli::add_sweep_command(app);
   strata::cli::add_export_command(app);
+  strata::cli::add_finetune_curve_command(app);
 
   try {
     app.parse(argc, argv);

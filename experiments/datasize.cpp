@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
+#include "experiments/curve_util.h"
 #include "experiments/train.h"
 
 namespace fs = std::filesystem;
@@ -24,9 +25,7 @@ struct StageOptions {
   std::string name;
   std::string config;  // resolved path
   std::vector<std::string> overrides;
-  // Neural stages: epochs = clamp(examples / size, min, max), so that small subsets still
-  // get enough optimizer steps. Absent (examples 0): the config's own schedule.
-  double examples = 0, min_epochs = 1, max_epochs = 1000;
+  EpochBudget epochs;  // neural stages; absent: the config's own schedule
 };
 
 struct DatasizeOptions {
@@ -35,19 +34,6 @@ struct DatasizeOptions {
   std::vector<StageOptions> stages;
   bool plot = true;
 };
-
-std::string slug(const std::string& name) {
-  std::string out;
-  for (char c : name) {
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      out += char(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!out.empty() && out.back() != '-') {
-      out += '-';
-    }
-  }
-  while (!out.empty() && out.back() == '-') out.pop_back();
-  return out.empty() ? "stage" : out;
-}
 
 void read_options(config::Reader& root, DatasizeOptions& o) {
   root.read("sizes", o.sizes);
@@ -61,7 +47,6 @@ void read_options(config::Reader& root, DatasizeOptions& o) {
                                      s, o.num_classes));
     }
   }
-  const fs::path base = fs::path(root.source_file()).parent_path();
   for (auto& r : root.children("stages")) {
     StageOptions s;
     r.require("name");
@@ -71,15 +56,9 @@ void read_options(config::Reader& root, DatasizeOptions& o) {
     r.read("overrides", s.overrides);
     if (r.has("epochs")) {
       auto e = r.child("epochs");
-      e.require("examples");
-      e.read("examples", s.examples, config::Range::positive());
-      e.read("min", s.min_epochs, config::Range::positive());
-      e.read("max", s.max_epochs, config::Range::positive());
-      e.finish();
+      read_options(e, s.epochs);
     }
-    if (fs::path(s.config).is_relative() && !fs::exists(s.config) && fs::exists(base / s.config)) {
-      s.config = (base / s.config).lexically_normal().string();
-    }
+    s.config = near_config(s.config, root.source_file());
     if (!fs::exists(s.config)) r.fail("config", fmt::format("'{}' not found", s.config));
     r.finish();
     o.stages.push_back(s);
@@ -106,18 +85,6 @@ std::pair<double, double> test_accuracy(const nlohmann::json& r) {
   throw std::runtime_error("datasize: a run's results.json holds no test accuracy");
 }
 
-// scripts/plot_datasize.py, looked for above the config file and the working directory.
-std::string find_plot_script(const std::string& config_file) {
-  for (fs::path dir : {fs::absolute(config_file).parent_path(), fs::current_path()}) {
-    for (; !dir.empty(); dir = dir.parent_path()) {
-      auto candidate = dir / "scripts" / "plot_datasize.py";
-      if (fs::exists(candidate)) return candidate.string();
-      if (dir == dir.root_path()) break;
-    }
-  }
-  return "";
-}
-
 }  // namespace
 
 nlohmann::json datasize(const config::Document& doc) {
@@ -139,7 +106,7 @@ nlohmann::json datasize(const config::Document& doc) {
   std::string csv = "stage,train_examples,test_acc,test_acc_stderr,seconds,run_dir\n";
   for (const auto& stage : o.stages) {
     for (int64_t size : o.sizes) {
-      const fs::path dir = out / slug(stage.name) / std::to_string(size);
+      const fs::path dir = out / slug(stage.name, "stage") / std::to_string(size);
       nlohmann::json results;
       double seconds = 0;
       if (fs::exists(dir / "results.json")) {
@@ -155,10 +122,8 @@ nlohmann::json datasize(const config::Document& doc) {
         overrides.push_back("device=" + config::enum_name(run.device, device_choice_names()));
         overrides.push_back("overwrite=true");  // a run cut short starts over
         overrides.push_back(fmt::format("data.labels_per_class={}", size / o.num_classes));
-        if (stage.examples > 0) {
-          double epochs = std::clamp(std::ceil(stage.examples / double(size)), stage.min_epochs,
-                                     stage.max_epochs);
-          overrides.push_back(fmt::format("trainer.epochs={}", epochs));
+        if (stage.epochs.examples > 0) {
+          overrides.push_back(fmt::format("trainer.epochs={}", epochs_for(stage.epochs, size)));
         }
         log::info("[{} | {} examples] {}", stage.name, size, stage.config);
         auto t0 = std::chrono::steady_clock::now();
@@ -216,20 +181,10 @@ nlohmann::json datasize(const config::Document& doc) {
   }
 
   nlohmann::json summary = {{"rows", rows}, {"crossing", crossing}};
-  if (o.plot) {
-    const std::string script = find_plot_script(doc.file());
-    const std::string png = (out / "datasize.png").string();
-    if (script.empty()) {
-      log::warn("datasize: scripts/plot_datasize.py not found; no plot");
-    } else {
-      std::string cmd = fmt::format("/usr/bin/python3 '{}' '{}' '{}'", script,
-                                    (out / "datasize.csv").string(), png);
-      if (std::system(cmd.c_str()) == 0) {
-        summary["plot"] = png;
-      } else {
-        log::warn("datasize: plotting failed (needs python3-matplotlib): {}", cmd);
-      }
-    }
+  const std::string png = (out / "datasize.png").string();
+  if (o.plot && run_plot_script(doc.file(), "plot_datasize.py",
+                                {(out / "datasize.csv").string(), png}, "datasize")) {
+    summary["plot"] = png;
   }
   write_file_atomic((out / "datasize.json").string(), summary.dump(2) + "\n");
   return summary;

@@ -1,0 +1,613 @@
+#include "experiments/finetune_curve.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/run.h"
+#include "experiments/curve_util.h"
+#include "experiments/train.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace strata::experiments {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// ---- the config layer -------------------------------------------------------------------
+
+struct GroupOptions {
+  std::string name;
+  std::vector<std::string> overrides;
+};
+
+struct VariantOptions {
+  std::string name;
+  std::string config;  // resolved path
+  std::vector<std::string> overrides;
+  EpochBudget epochs;  // examples 0: the config's own schedule
+  std::string where;   // "finetune.yaml:14", for messages
+};
+
+struct PretrainOptions {
+  std::string config;  // a `strata train` config, run once in out_dir/pretrain
+  std::vector<std::string> overrides;
+  std::string checkpoint;  // or an existing run directory or checkpoint to start from
+};
+
+struct CurveOptions {
+  int64_t seeds = 3;
+  std::vector<int64_t> labels_per_class;
+  int64_t num_classes = 2;
+  // A fine-tuning run's test accuracy (experiments/finetune.h). A plain image run logs
+  // eval/<dataset>/acc instead, as classical runs do.
+  std::string metric = "eval/test/acc";
+  std::optional<PretrainOptions> pretrain;
+  std::vector<GroupOptions> groups;  // none: one unnamed group, no directory level
+  std::vector<VariantOptions> variants;
+  bool plot = true;
+};
+
+// A path key of this config, relative to the working directory or the file; it must exist.
+std::string existing_path(config::Reader& r, const std::string& key) {
+  std::string path;
+  r.required(key, path);
+  path = near_config(path, r.source_file());
+  if (!fs::exists(path)) r.fail(key, fmt::format("'{}' not found", path));
+  return path;
+}
+
+void read_options(config::Reader& r, PretrainOptions& o) {
+  if (r.has("config") && r.has("checkpoint")) {
+    r.fail("checkpoint", "and 'config' are two starting points; give one");
+  }
+  if (!r.has("checkpoint") && !r.has("config")) {
+    r.fail("config", "or 'checkpoint' is required: what every run starts from");
+  }
+  if (r.has("checkpoint")) {
+    o.checkpoint = existing_path(r, "checkpoint");
+    if (r.has("overrides"))
+      r.fail("overrides", "apply to a pre-training 'config', not to a checkpoint");
+  } else {
+    o.config = existing_path(r, "config");
+    r.read("overrides", o.overrides);
+  }
+  r.finish();
+}
+
+void read_groups(config::Reader& root, CurveOptions& o) {
+  if (!root.has("groups")) return;
+  std::set<std::string> dirs;
+  for (auto& r : root.children("groups")) {
+    GroupOptions g;
+    r.required("name", g.name);
+    r.read("overrides", g.overrides);
+    r.finish();
+    if (!dirs.insert(slug(g.name, "group")).second) {
+      r.fail("name", fmt::format("'{}' names the same directory as another group", g.name));
+    }
+    o.groups.push_back(g);
+  }
+  if (o.groups.empty()) root.fail("groups", "must list at least one group, or be left out");
+}
+
+void read_variants(config::Reader& root, CurveOptions& o) {
+  root.require("variants");
+  std::set<std::string> dirs;
+  for (auto& r : root.children("variants")) {
+    VariantOptions v;
+    v.where = r.where();
+    r.required("name", v.name);
+    v.config = existing_path(r, "config");
+    r.read("overrides", v.overrides);
+    if (r.has("epochs")) {
+      config::Reader e = r.child("epochs");
+      read_options(e, v.epochs);
+    }
+    r.finish();
+    if (!dirs.insert(slug(v.name, "variant")).second) {
+      r.fail("name", fmt::format("'{}' names the same directory as another variant", v.name));
+    }
+    o.variants.push_back(v);
+  }
+  if (o.variants.empty()) root.fail("variants", "must list at least one variant");
+}
+
+void read_options(config::Reader& root, CurveOptions& o) {
+  root.read("seeds", o.seeds, config::Range::at_least(1));
+  root.require("labels_per_class");
+  root.read("labels_per_class", o.labels_per_class);
+  if (o.labels_per_class.empty()) {
+    root.fail("labels_per_class", "must list at least one label count (0: all labels)");
+  }
+  std::set<int64_t> seen;
+  for (int64_t n : o.labels_per_class) {
+    if (n < 0)
+      root.fail("labels_per_class", fmt::format("holds {}; a count is 0 (all) or more", n));
+    if (!seen.insert(n).second) root.fail("labels_per_class", fmt::format("lists {} twice", n));
+  }
+  root.read("num_classes", o.num_classes, config::Range::at_least(1));
+  root.read("metric", o.metric);
+  if (o.metric.empty()) root.fail("metric", "must name a key of results.json's 'results'");
+  root.read("plot", o.plot);
+  if (root.has("pretrain")) {
+    config::Reader p = root.child("pretrain");
+    read_options(p, o.pretrain.emplace());
+  }
+  read_groups(root, o);
+  read_variants(root, o);
+  // The pre-training run's directory is out_dir/pretrain, beside the groups' (or variants').
+  if (o.pretrain && o.pretrain->checkpoint.empty()) {
+    std::vector<std::string> names;
+    for (const auto& g : o.groups) names.push_back(g.name);
+    if (o.groups.empty()) {
+      for (const auto& v : o.variants) names.push_back(v.name);
+    }
+    for (const auto& name : names) {
+      if (slug(name, "") == "pretrain") {
+        root.fail(o.groups.empty() ? "variants" : "groups",
+                  fmt::format("'{}' would share out_dir/pretrain with the pre-training run", name));
+      }
+    }
+  }
+}
+
+// ---- the runs ---------------------------------------------------------------------------
+
+struct RunSpec {
+  std::string group;  // "" without groups
+  const VariantOptions* variant = nullptr;
+  int64_t labels_per_class = 0, seed = 0;
+  int64_t train_examples = 0;  // 0: not known here (all labels)
+  double epochs = 0;           // 0: the config's own schedule
+  std::string dir;
+  std::vector<std::string> overrides;  // all but init.from
+  std::string where;                   // the variant and group, for messages
+};
+
+std::string yaml_string(const std::string& s) { return json(s).dump(); }  // JSON is YAML
+
+// Runs `work`, naming the run's variant and group in any InputError it raises.
+template <class F>
+auto in_context(const std::string& where, F&& work) {
+  try {
+    return work();
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: {}", where, e.what()));
+  }
+}
+
+config::Document run_document(const RunSpec& r, const std::string& init_from) {
+  std::vector<std::string> overrides = r.overrides;
+  if (!init_from.empty()) overrides.push_back("init.from=" + yaml_string(init_from));
+  return in_context(r.where, [&] { return config::Document::load(r.variant->config, overrides); });
+}
+
+// The classes a run trains on: its data.classes, or `fallback` where it lists none.
+int64_t classes_of(const config::Document& doc, int64_t fallback) {
+  std::vector<std::string> classes;
+  doc.root().child("data").read("classes", classes);
+  return classes.empty() ? fallback : int64_t(classes.size());
+}
+
+// Every run in order: group, variant, label count, seed. `shared` are the overrides this
+// config passes to every run (threads, device).
+std::vector<RunSpec> plan_runs(const CurveOptions& o, const RunOptions& run,
+                               const std::vector<std::string>& shared) {
+  std::vector<const GroupOptions*> groups;
+  for (const auto& g : o.groups) groups.push_back(&g);
+  if (groups.empty()) groups.push_back(nullptr);
+  std::vector<RunSpec> runs;
+  for (const GroupOptions* g : groups) {
+    for (const auto& v : o.variants) {
+      std::vector<std::string> base = g ? g->overrides : std::vector<std::string>{};
+      base.insert(base.end(), v.overrides.begin(), v.overrides.end());
+      const std::string where =
+          g ? fmt::format("variant '{}' in group '{}' ({})", v.name, g->name, v.where)
+            : fmt::format("variant '{}' ({})", v.name, v.where);
+      const int64_t classes = in_context(
+          where, [&] { return classes_of(config::Document::load(v.config, base), o.num_classes); });
+      fs::path variant_dir(run.out_dir);
+      if (g) variant_dir /= slug(g->name, "group");
+      variant_dir /= slug(v.name, "variant");
+      for (int64_t n : o.labels_per_class) {
+        for (int64_t k = 0; k < o.seeds; ++k) {
+          RunSpec r;
+          r.group = g ? g->name : "";
+          r.variant = &v;
+          r.labels_per_class = n;
+          r.seed = run.seed + k;
+          r.train_examples = n * classes;
+          r.where = where;
+          r.dir = (variant_dir / std::to_string(n) / fmt::format("seed-{}", r.seed)).string();
+          r.overrides = base;
+          r.overrides.push_back("out_dir=" + yaml_string(r.dir));
+          r.overrides.push_back(fmt::format("seed={}", r.seed));
+          r.overrides.push_back(fmt::format("data.labels_per_class={}", n));
+          if (v.epochs.examples > 0) {
+            r.epochs = epochs_for(v.epochs, r.train_examples);
+            r.overrides.push_back(fmt::format("trainer.epochs={}", r.epochs));
+          }
+          r.overrides.insert(r.overrides.end(), shared.begin(), shared.end());
+          r.overrides.push_back("overwrite=true");  // a run cut short starts over
+          runs.push_back(r);
+        }
+      }
+    }
+  }
+  return runs;
+}
+
+// Every run's config and overrides through the readers train_document will use.
+void check_runs(const std::vector<RunSpec>& runs, const std::string& init_from) {
+  for (const auto& r : runs) {
+    const config::Document doc = run_document(r, init_from);
+    in_context(r.where, [&] { check_train_config(doc); });
+  }
+}
+
+std::string run_label(const RunSpec& r) {
+  return fmt::format("{}{} | {} | seed {}", r.group.empty() ? "" : r.group + " | ", r.variant->name,
+                     r.labels_per_class > 0 ? fmt::format("{} per class", r.labels_per_class)
+                                            : std::string("all labels"),
+                     r.seed);
+}
+
+double metric_of(const json& results, const std::string& metric, const std::string& path) {
+  std::string keys;
+  const auto r = results.find("results");
+  if (r != results.end() && r->is_object()) {
+    const auto m = r->find(metric);
+    if (m != r->end() && m->is_number()) return m->get<double>();
+    for (const auto& [key, value] : r->items()) {
+      if (value.is_number()) keys += (keys.empty() ? "" : ", ") + key;
+    }
+  }
+  throw InputError(fmt::format("{}: 'results' holds no '{}'{}; set the curve's 'metric'", path,
+                               metric, keys.empty() ? "" : " (it holds " + keys + ")"));
+}
+
+// ---- the pre-training run ---------------------------------------------------------------
+
+config::Document pretrain_document(const PretrainOptions& p, const RunOptions& run,
+                                   const std::vector<std::string>& shared) {
+  std::vector<std::string> overrides = p.overrides;
+  overrides.push_back("out_dir=" + yaml_string((fs::path(run.out_dir) / "pretrain").string()));
+  overrides.push_back(fmt::format("seed={}", run.seed));
+  overrides.insert(overrides.end(), shared.begin(), shared.end());
+  // One cut short continues from its latest checkpoint; overwrite=true starts it over.
+  overrides.push_back(run.overwrite ? "overwrite=true" : "resume=true");
+  try {
+    return config::Document::load(p.config, overrides);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("pretrain ({}): {}", p.config, e.what()));
+  }
+}
+
+// ---- the numbers ------------------------------------------------------------------------
+
+constexpr const char* kSecondsKey = "finetune_curve_seconds";  // added to each results.json
+
+// One finished run: a row of finetune_curve.csv and of finetune_curve.json's `rows`.
+struct Row {
+  const RunSpec* run = nullptr;
+  double value = 0;
+  double seconds = 0;          // as recorded when it trained; 0: not recorded
+  int64_t train_examples = 0;  // 0: not known
+};
+
+Row row_of(const RunSpec& r, const json& results, const std::string& metric) {
+  Row row;
+  row.run = &r;
+  row.value = metric_of(results, metric, (fs::path(r.dir) / "results.json").string());
+  row.seconds = results.value(kSecondsKey, 0.0);
+  row.train_examples =
+      r.train_examples > 0 ? r.train_examples : results.value("train_examples", int64_t(0));
+  return row;
+}
+
+std::string rows_csv(const std::vector<Row>& rows) {
+  std::string out = "group,variant,labels_per_class,train_examples,seed,value,seconds,run_dir\n";
+  for (const auto& row : rows) {
+    const RunSpec& r = *row.run;
+    out += fmt::format("{},{},{},{},{},{:.6f},{:.1f},{}\n", csv_field(r.group),
+                       csv_field(r.variant->name), r.labels_per_class,
+                       row.train_examples > 0 ? std::to_string(row.train_examples) : "", r.seed,
+                       row.value, row.seconds, csv_field(r.dir));
+  }
+  return out;
+}
+
+json rows_json(const std::vector<Row>& rows) {
+  json out = json::array();
+  for (const auto& row : rows) {
+    const RunSpec& r = *row.run;
+    out.push_back({{"group", r.group},
+                   {"variant", r.variant->name},
+                   {"labels_per_class", r.labels_per_class},
+                   {"train_examples", row.train_examples > 0 ? json(row.train_examples) : json()},
+                   {"seed", r.seed},
+                   {"epochs", r.epochs > 0 ? json(r.epochs) : json()},
+                   {"value", row.value},
+                   {"seconds", row.seconds},
+                   {"run_dir", r.dir}});
+  }
+  return out;
+}
+
+// One point of the curve: a group, variant and label count over its seeds.
+struct Point {
+  std::string group, variant;
+  int64_t labels_per_class = 0;
+  double mean = 0, std = kNaN;  // sample standard deviation (n - 1); NaN for one seed
+  int64_t seeds = 0;
+};
+
+// Rows are in the runs' order, a point's seeds next to each other.
+std::vector<Point> summarise(const std::vector<Row>& rows) {
+  auto same_point = [](const RunSpec& a, const RunSpec& b) {
+    return a.group == b.group && a.variant == b.variant && a.labels_per_class == b.labels_per_class;
+  };
+  std::vector<Point> points;
+  for (size_t i = 0; i < rows.size();) {
+    const RunSpec& r = *rows[i].run;
+    size_t end = i;
+    while (end < rows.size() && same_point(*rows[end].run, r)) ++end;
+    Point p{r.group, r.variant->name, r.labels_per_class};
+    p.seeds = int64_t(end - i);
+    for (size_t j = i; j < end; ++j) p.mean += rows[j].value / double(p.seeds);
+    if (p.seeds > 1) {
+      double ss = 0;
+      for (size_t j = i; j < end; ++j) ss += (rows[j].value - p.mean) * (rows[j].value - p.mean);
+      p.std = std::sqrt(ss / double(p.seeds - 1));
+    }
+    points.push_back(p);
+    i = end;
+  }
+  return points;
+}
+
+std::string optional_number(double v) { return std::isnan(v) ? "" : fmt::format("{:.6f}", v); }
+
+std::string summary_csv(const std::vector<Point>& points) {
+  std::string out = "group,variant,labels_per_class,mean,std,n_seeds\n";
+  for (const auto& p : points) {
+    out += fmt::format("{},{},{},{:.6f},{},{}\n", csv_field(p.group), csv_field(p.variant),
+                       p.labels_per_class, p.mean, optional_number(p.std), p.seeds);
+  }
+  return out;
+}
+
+json summary_json(const std::vector<Point>& points) {
+  json out = json::array();
+  for (const auto& p : points) {
+    out.push_back({{"group", p.group},
+                   {"variant", p.variant},
+                   {"labels_per_class", p.labels_per_class},
+                   {"mean", p.mean},
+                   {"std", std::isnan(p.std) ? json() : json(p.std)},
+                   {"n_seeds", p.seeds}});
+  }
+  return out;
+}
+
+std::string markdown_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+// group | variant | one column per label count, "mean ± std".
+std::string markdown_table(const CurveOptions& o, const std::vector<Point>& points) {
+  std::string out = "| group | variant |";
+  std::string rule = "| --- | --- |";
+  for (int64_t n : o.labels_per_class) {
+    out += n > 0 ? fmt::format(" {} per class |", n) : std::string(" all labels |");
+    rule += " ---: |";
+  }
+  out += "\n" + rule + "\n";
+  const size_t columns = o.labels_per_class.size();
+  for (size_t i = 0; i + columns <= points.size(); i += columns) {
+    out += fmt::format("| {} | {} |", markdown_cell(points[i].group),
+                       markdown_cell(points[i].variant));
+    for (size_t j = i; j < i + columns; ++j) {
+      out += std::isnan(points[j].std)
+                 ? fmt::format(" {:.4f} |", points[j].mean)
+                 : fmt::format(" {:.4f} ± {:.4f} |", points[j].mean, points[j].std);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+// ---- progress ---------------------------------------------------------------------------
+
+std::string clock_text(double seconds) {
+  const int64_t s = int64_t(std::llround(std::max(0.0, seconds)));
+  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+}
+
+// Time left: a run is expected to take as long as the runs of its variant and label count
+// measured so far (by this call, or recorded in results.json by an earlier one), else as
+// its variant's runs, else as any run.
+class CurveClock {
+ public:
+  void add(const RunSpec& r, double seconds) {
+    if (seconds <= 0) return;
+    point_[{r.variant->name, r.labels_per_class}].add(seconds);
+    variant_[r.variant->name].add(seconds);
+    all_.add(seconds);
+  }
+  std::string eta(const std::vector<const RunSpec*>& left) const {
+    if (left.empty()) return "ETA 0:00:00";
+    if (all_.n == 0) return "ETA known once a run has finished";
+    double total = 0;
+    for (const RunSpec* r : left) {
+      auto p = point_.find({r->variant->name, r->labels_per_class});
+      auto v = variant_.find(r->variant->name);
+      total += p != point_.end()     ? p->second.mean()
+               : v != variant_.end() ? v->second.mean()
+                                     : all_.mean();
+    }
+    return "ETA " + clock_text(total);
+  }
+
+ private:
+  struct Mean {
+    double sum = 0;
+    int64_t n = 0;
+    void add(double s) {
+      sum += s;
+      ++n;
+    }
+    double mean() const { return sum / double(n); }
+  };
+  std::map<std::pair<std::string, int64_t>, Mean> point_;
+  std::map<std::string, Mean> variant_;
+  Mean all_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// ---- training ---------------------------------------------------------------------------
+
+// The results of every run that finished before (its results.json exists), null for the
+// others; all null with overwrite. A wrong `metric` fails here, before anything trains.
+std::vector<json> finished_before(const std::vector<RunSpec>& runs, const std::string& metric,
+                                  bool overwrite) {
+  std::vector<json> results(runs.size());
+  for (size_t i = 0; i < runs.size() && !overwrite; ++i) {
+    const fs::path file = fs::path(runs[i].dir) / "results.json";
+    if (!fs::exists(file)) continue;
+    results[i] = read_json_file(file.string());
+    metric_of(results[i], metric, file.string());
+  }
+  return results;
+}
+
+// Trains one run; its results.json records the seconds it took.
+json train_run(const RunSpec& r, const std::string& init_from) {
+  const auto t0 = std::chrono::steady_clock::now();
+  json results = train_document(run_document(r, init_from));
+  results[kSecondsKey] = seconds_since(t0);
+  write_file_atomic((fs::path(r.dir) / "results.json").string(), results.dump(2) + "\n");
+  return results;
+}
+
+}  // namespace
+
+nlohmann::json finetune_curve(const config::Document& doc) {
+  // ---- every check before any run
+  auto root = doc.root();
+  RunOptions run;
+  read_options(root, run);
+  CurveOptions o;
+  read_options(root, o);
+  std::vector<std::string> shared;  // what this config sets for every run
+  if (run.threads > 0) shared.push_back(fmt::format("threads={}", run.threads));
+  if (root.has("device")) {
+    shared.push_back("device=" + config::enum_name(run.device, device_choice_names()));
+  }
+  root.finish();
+
+  const fs::path out(run.out_dir);
+  const std::vector<RunSpec> runs = plan_runs(o, run, shared);
+  std::string init_from;  // what every run starts from; "" until the pre-training exists
+  std::optional<config::Document> pretrain_doc;
+  const fs::path pretrain_dir = out / "pretrain";
+  const bool pretrained_before = !run.overwrite && fs::exists(pretrain_dir / "results.json");
+  if (o.pretrain && !o.pretrain->checkpoint.empty()) init_from = o.pretrain->checkpoint;
+  if (o.pretrain && o.pretrain->checkpoint.empty()) {
+    pretrain_doc = pretrain_document(*o.pretrain, run, shared);
+    in_context("pretrain (" + o.pretrain->config + ")", [&] { check_train_config(*pretrain_doc); });
+    if (pretrained_before) init_from = pretrain_dir.string();
+  }
+  check_runs(runs, init_from);
+
+  fs::create_directories(out);
+  write_file_atomic((out / "config.yaml").string(), doc.resolved_yaml());
+
+  // ---- the pre-training run, once
+  if (pretrain_doc) {
+    if (pretrained_before) {
+      log::info("[finetune-curve] pre-training: done before, {}", pretrain_dir.string());
+    } else {
+      log::info("[finetune-curve] pre-training: {} in {}", o.pretrain->config,
+                pretrain_dir.string());
+      train_document(*pretrain_doc);
+      init_from = pretrain_dir.string();
+      check_runs(runs, init_from);  // init.from now names a directory that exists
+    }
+  }
+
+  // ---- the runs, each finished one reused
+  std::vector<json> results = finished_before(runs, o.metric, run.overwrite);
+  CurveClock clock;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (!results[i].is_null()) clock.add(runs[i], results[i].value(kSecondsKey, 0.0));
+  }
+  std::vector<Row> rows;
+  int64_t trained = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::string progress =
+        fmt::format("[finetune-curve {}/{}] {}", i + 1, runs.size(), run_label(runs[i]));
+    if (results[i].is_null()) {
+      std::vector<const RunSpec*> left;
+      for (size_t j = i; j < runs.size(); ++j) {
+        if (results[j].is_null()) left.push_back(&runs[j]);
+      }
+      log::info("{}: training; {}", progress, clock.eta(left));
+      results[i] = train_run(runs[i], init_from);
+      clock.add(runs[i], results[i][kSecondsKey].get<double>());
+      ++trained;
+    } else {
+      log::info("{}: done before, {}", progress, runs[i].dir);
+    }
+    rows.push_back(row_of(runs[i], results[i], o.metric));
+    log::info("{}: {} {:.4f} ({:.0f}s)", progress, o.metric, rows.back().value,
+              rows.back().seconds);
+    write_file_atomic((out / "finetune_curve.csv").string(), rows_csv(rows));  // kept current
+  }
+
+  // ---- the curve
+  const std::vector<Point> points = summarise(rows);
+  write_file_atomic((out / "finetune_curve_summary.csv").string(), summary_csv(points));
+  const std::string table = markdown_table(o, points);
+  json curve = {{"metric", o.metric},
+                {"rows", rows_json(rows)},
+                {"summary", summary_json(points)},
+                {"table", table},
+                {"trained", trained}};
+  curve["pretrain"] = init_from.empty() ? json() : json(init_from);
+  const std::string png = (out / "finetune_curve.png").string();
+  if (o.plot && run_plot_script(doc.file(), "plot_finetune_curve.py",
+                                {(out / "finetune_curve_summary.csv").string(), png, o.metric},
+                                "finetune-curve")) {
+    curve["plot"] = png;
+  }
+  write_file_atomic((out / "finetune_curve.json").string(), curve.dump(2) + "\n");
+  log::info("finetune-curve: {} runs, {} trained now; {}, mean ± std over {} seed{}:\n\n{}",
+            runs.size(), trained, o.metric, o.seeds, o.seeds == 1 ? "" : "s", table);
+  return curve;
+}
+
+void finetune_curve(const std::string& config_path, const std::vector<std::string>& overrides) {
+  finetune_curve(config::Document::load(config_path, overrides));
+}
+
+}  // namespace strata::experiments
