@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "experiments/classical.h"
+#include "experiments/finetune.h"
 #include "experiments/recipe.h"
 
 namespace fs = std::filesystem;
@@ -94,9 +95,11 @@ std::string csv_field(const std::string& s) {
 }
 
 void check_train_config(const config::Document& doc) {
-  // As train_document dispatches. A fine-tuning config (`init:`) is read by
-  // finetune_document, which has no entry point that only reads yet: it is loaded, no more.
-  if (doc.root().has("init")) return;
+  // As train_document dispatches: a fine-tuning config (`init:`) is read by its own plan.
+  if (doc.root().has("init")) {
+    check_finetune_document(doc);
+    return;
+  }
   std::string type;
   doc.root().child("model").required("type", type);
   if (!is_classical(type)) plan_run(doc);

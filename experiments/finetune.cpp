@@ -327,6 +327,8 @@ nlohmann::json finetune_document(const config::Document& doc) {
   return run_training(f.plan, ctx, a.data, a.model, a.objective, a.evaluators, freeze);
 }
 
+void check_finetune_document(const config::Document& doc) { plan_finetune(doc); }
+
 std::shared_ptr<Network> finetune_model(const config::Document& doc, const std::string& checkpoint_dir) {
   FinetunePlan f = plan_finetune(doc);
   Assembled a = assemble(f, torch::kCPU, data::ShardOptions{});

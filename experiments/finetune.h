@@ -40,6 +40,10 @@ namespace strata::experiments {
 // Trains the config; returns results.json's content. Bad input is an InputError.
 nlohmann::json finetune_document(const config::Document& doc);
 
+// Reads and checks every section of a fine-tuning config, loading nothing (the curve
+// experiments check their runs' configs before the first run). InputError naming file:line.
+void check_finetune_document(const config::Document& doc);
+
 // The config's model under its head, for `strata summary`: with `checkpoint_dir` empty,
 // init.from's weights and the freeze policy as at step 0; else the checkpoint's weights and
 // what was frozen when it was saved (its state.json).

@@ -10,6 +10,7 @@
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "finetune/hf.h"
 #include "models/registry.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +42,7 @@ void read_options(config::Reader r, InitOptions& o) {
   r.required("from", o.from);
   r.read("pretrained", o.pretrained);
   r.read("ignore", o.ignore);
+  r.read("tokenizer", o.tokenizer);
   r.finish();
 }
 
@@ -48,6 +50,25 @@ PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& m
                          uint64_t seed) {
   PretrainedBase out;
   if (!fs::exists(o.from)) throw InputError(fmt::format("init.from: '{}' does not exist", o.from));
+  if (is_hf_dir(o.from)) {
+    // A Hugging Face GPT-2 or BERT directory: its config.json gives the architecture.
+    HFCheckpoint hf = read_hf(o.from);
+    out.checkpoint_dir = o.from;
+    auto doc = config::Document::parse(hf.model_yaml, o.from + "/config.json", model_overrides);
+    auto section = doc.root();
+    section.required("type", out.type);
+    torch::manual_seed(seed);
+    out.network = models::networks().make(out.type, section.where("type"), section);
+    if (o.pretrained) out.tensors = std::move(hf.tensors);
+    out.tokenizer_path = !o.tokenizer.empty() ? o.tokenizer
+                         : fs::exists(o.from + "/tokenizer.model") ? o.from + "/tokenizer.model"
+                                                                    : "";
+    log::info("init.from {}: a Hugging Face {} checkpoint; text runs through {}", o.from, out.type,
+              out.tokenizer_path.empty() ? "no SentencePiece model (set init.tokenizer; its byte-level "
+                                           "BPE or WordPiece tokenizer is not read)"
+                                         : out.tokenizer_path);
+    return out;
+  }
   out.checkpoint_dir = resolve_checkpoint(o.from);
   const std::string config_path = out.checkpoint_dir + "/config.yaml";
   if (!fs::exists(config_path)) {
@@ -62,7 +83,11 @@ PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& m
   out.network = models::networks().make(out.type, section.where("type"), section);
   if (o.pretrained) out.tensors = load_checkpoint(out.checkpoint_dir).model;
   const std::string tokenizer = out.checkpoint_dir + "/tokenizer.model";
-  if (fs::exists(tokenizer)) out.tokenizer_path = tokenizer;
+  if (!o.tokenizer.empty()) {
+    out.tokenizer_path = o.tokenizer;
+  } else if (fs::exists(tokenizer)) {
+    out.tokenizer_path = tokenizer;
+  }
   return out;
 }
 

@@ -3,7 +3,9 @@
 // by parameter name (Hugging Face's from_pretrained, with its silent cases made errors).
 //
 //   init:
-//     from: runs/gpt-sotu        # a Strata checkpoint or run directory
+//     from: runs/gpt-sotu        # a Strata checkpoint or run directory, or a Hugging Face
+//                                # GPT-2 / BERT directory (finetune/hf.h)
+//     tokenizer: m.model         # a SentencePiece model to use instead of the checkpoint's
 //     pretrained: true           # false: the same architecture and tokenizer, fresh weights
 //     ignore: ["transformer.wpe.*"]   # name patterns allowed to be missing, unexpected or
 //                                     # of another shape (they keep their fresh values)
@@ -28,6 +30,7 @@ struct InitOptions {
   std::string from;
   bool pretrained = true;
   std::vector<std::string> ignore;  // fnmatch patterns over parameter names
+  std::string tokenizer;            // a SentencePiece model; "": the checkpoint's own
 };
 // `init:`; finishes the section. `from` is required.
 void read_options(config::Reader r, InitOptions& o);

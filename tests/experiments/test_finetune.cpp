@@ -93,6 +93,21 @@ TEST_CASE("fine-tuning with a frozen base trains only the head, keeps the best",
   }
   auto state = nlohmann::json::parse(read_text(latest(out) + "/state.json"));
   CHECK(state["freeze"]["policy"]["policy"] == "frozen_base");
+
+  // strata summary shows what is frozen, per block, for the checkpoint and for a config.
+  auto summary = run_strata({"summary", out});
+  INFO(summary.output);
+  REQUIRE(summary.status == 0);
+  CHECK(summary.output.find("transformer.h.1 (Block)") != std::string::npos);
+  CHECK(summary.output.find("Trainable params: 130") != std::string::npos);
+  summary = run_strata({"summary", kConfig, "init.from=" + gpt, "freeze={policy: freeze_first_n, n: 1}"});
+  INFO(summary.output);
+  REQUIRE(summary.status == 0);
+  const auto h0 = summary.output.find("transformer.h.0 (Block)"), h1 = summary.output.find("transformer.h.1 (Block)");
+  REQUIRE(h0 != std::string::npos);
+  REQUIRE(h1 != std::string::npos);
+  CHECK(summary.output.substr(h0, summary.output.find('\n', h0) - h0).find("frozen") != std::string::npos);
+  CHECK(summary.output.substr(h1, summary.output.find('\n', h1) - h1).find("yes") != std::string::npos);
   CHECK(int64_t(state["freeze"]["frozen"].size()) == compared);  // every base parameter
 }
 
