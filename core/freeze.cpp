@@ -26,27 +26,30 @@ const config::EnumNames<FreezeType>& freeze_type_names() {
 void read_options(config::Reader r, FreezeOptions& o) {
   r.read_enum("policy", o.policy, freeze_type_names());
   const std::string policy = config::enum_name(o.policy, freeze_type_names());
-  auto only_for = [&](const char* key, FreezeType type) {
-    if (r.has(key) && o.policy != type) {
-      r.fail(key, fmt::format("is not used by policy {} (only by {})", policy,
-                              config::enum_name(type, freeze_type_names())));
-    }
-  };
-  only_for("n", FreezeType::kFreezeFirstN);
-  only_for("train", FreezeType::kPatterns);
-  only_for("freeze", FreezeType::kPatterns);
-  only_for("every", FreezeType::kGradualUnfreeze);
-  only_for("rank", FreezeType::kLoRA);
-  only_for("alpha", FreezeType::kLoRA);
-  only_for("targets", FreezeType::kLoRA);
-  if (r.has("rank")) r.read("rank", o.lora_rank, config::Range::at_least(1));
-  r.read("alpha", o.lora_alpha, config::Range::positive());
-  r.read("targets", o.lora_targets);
-  if (o.lora_targets.empty()) r.fail("targets", "must name at least one Linear layer");
+  // A key another policy uses is refused when it is set to anything but its default (the
+  // resolved config.yaml of a run lists every key with its value).
+  const FreezeOptions defaults;
   if (r.has("n")) r.read("n", o.n, config::Range::at_least(1));
   r.read("train", o.train);
   r.read("freeze", o.freeze);
   if (r.has("every")) r.read("every", o.every, config::Range::at_least(1));
+  if (r.has("rank")) r.read("rank", o.lora_rank, config::Range::at_least(1));
+  r.read("alpha", o.lora_alpha, config::Range::positive());
+  r.read("targets", o.lora_targets);
+  auto only_for = [&](const char* key, FreezeType type, bool is_set) {
+    if (is_set && o.policy != type) {
+      r.fail(key, fmt::format("is not used by policy {} (only by {})", policy,
+                              config::enum_name(type, freeze_type_names())));
+    }
+  };
+  only_for("n", FreezeType::kFreezeFirstN, o.n != defaults.n);
+  only_for("train", FreezeType::kPatterns, !o.train.empty());
+  only_for("freeze", FreezeType::kPatterns, !o.freeze.empty());
+  only_for("every", FreezeType::kGradualUnfreeze, o.every != defaults.every);
+  only_for("rank", FreezeType::kLoRA, o.lora_rank != defaults.lora_rank);
+  only_for("alpha", FreezeType::kLoRA, o.lora_alpha != defaults.lora_alpha);
+  only_for("targets", FreezeType::kLoRA, o.lora_targets != defaults.lora_targets);
+  if (o.lora_targets.empty()) r.fail("targets", "must name at least one Linear layer");
   r.read("lr_decay", o.lr_decay, config::Range::between(0, 1));
   if (o.lr_decay <= 0.0) r.fail("lr_decay", "must be above 0");
   if (o.policy == FreezeType::kFreezeFirstN && o.n <= 0) r.fail("n", "is required by freeze_first_n");

@@ -84,8 +84,11 @@ FinetunePlan plan_finetune(const config::Document& doc) {
     h.read_enum("type", f.head, head_type_names());
     h.read_enum("pooling", f.head_options.pooling, pooling_names());
     h.read("dropout", f.head_options.dropout, config::Range::between(0, 1));
-    if (f.head == HeadType::kPromptCompletion && (h.has("pooling") || h.has("dropout"))) {
-      h.fail(h.has("pooling") ? "pooling" : "dropout", "is for a classification head, not prompt_completion");
+    // (Compared with the defaults: a run's resolved config.yaml lists every key.)
+    const finetune::HeadOptions defaults;
+    const bool pooling = f.head_options.pooling != defaults.pooling, dropout = f.head_options.dropout != defaults.dropout;
+    if (f.head == HeadType::kPromptCompletion && (pooling || dropout)) {
+      h.fail(pooling ? "pooling" : "dropout", "is for a classification head, not prompt_completion");
     }
     h.finish();
   }
