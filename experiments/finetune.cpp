@@ -121,23 +121,6 @@ FinetunePlan plan_finetune(const config::Document& doc) {
   return f;
 }
 
-// One forward of a few training rows without gradients: a model that does not fit the data
-// (a CNN under text, token ids past the vocabulary) is a bad input before anything is written.
-void check_fits(Network& model, const Batch& rows, const std::string& where) {
-  const int64_t n = std::min<int64_t>(2, rows.size());
-  auto take = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, n) : t; };
-  Batch batch{take(rows.input), take(rows.target), take(rows.segment), take(rows.attention_mask)};
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  try {
-    model.loss(batch);
-  } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    throw InputError(fmt::format("the model does not fit the data of {}: {}", where, why.substr(0, why.find('\n'))));
-  }
-  model.train(was_training);
-}
 
 }  // namespace
 
@@ -325,7 +308,7 @@ nlohmann::json finetune_document(const config::Document& doc) {
   Assembled a = assemble(f, ctx.device, data::ShardOptions{ctx.env.rank, ctx.env.world});
   load_pretrained(f, a);
   add_lora(f, a);
-  check_fits(*a.model, a.train_rows, f.plan.data_where);
+  check_model_fits(*a.model, a.train_rows, f.plan.model_type, f.plan.data_where);
   auto freeze = make_freeze_policy(f.freeze, *a.model, a.new_prefixes, f.freeze_where);
   return run_training(f.plan, ctx, a.data, a.model, a.objective, a.evaluators, freeze);
 }

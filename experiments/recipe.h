@@ -129,6 +129,12 @@ std::vector<ScheduledEvaluator> make_evaluators(const RunPlan& plan, const RunCo
 // a tokenizer larger than the model's vocabulary, is an InputError.
 std::shared_ptr<Network> make_model(const RunPlan& plan, const TrainingData& data);
 
+// A few rows of `rows` through the model's loss without gradients: a model that does not
+// fit the data (shapes, class ids, token ids) is an InputError naming `model_type` and
+// `where`, before anything is written.
+void check_model_fits(Network& model, const Batch& rows, const std::string& model_type,
+                      const std::string& where);
+
 // Writes config.yaml, trains (resuming when asked), writes results.json; returns it.
 // `freeze`: which parameters train at each step (fine-tuning); null: all of them.
 nlohmann::json run_training(const RunPlan& plan, const RunContext& ctx, const TrainingData& data,

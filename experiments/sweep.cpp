@@ -19,6 +19,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
+#include "experiments/curve_util.h"
 #include "experiments/recipe.h"
 #include "experiments/train.h"
 #include "models/registry.h"
@@ -156,27 +157,6 @@ void check_pretrain(config::Reader& root) {
       t.fail(key, "comes from the sweep's budget ('tokens_per_parameter' or 'token_budget')");
     }
   }
-}
-
-// `relative` where it first exists, searched upwards from the config file's folder,
-// then from the working directory; "" when none does.
-std::string find_above(const std::string& config_file, const std::string& relative) {
-  for (fs::path dir : {fs::absolute(config_file).parent_path(), fs::current_path()}) {
-    for (; !dir.empty(); dir = dir.parent_path()) {
-      auto candidate = dir / relative;
-      if (fs::exists(candidate)) return candidate.lexically_normal().string();
-      if (dir == dir.root_path()) break;
-    }
-  }
-  return "";
-}
-
-// A relative path as given when it exists from the working directory, else against the
-// config file's folder (as datasize's stage configs).
-std::string near_config(const std::string& path, const std::string& config_file) {
-  if (path.empty() || fs::path(path).is_absolute() || fs::exists(path)) return path;
-  const fs::path alt = fs::path(config_file).parent_path() / path;
-  return fs::exists(alt) ? alt.lexically_normal().string() : path;
 }
 
 // ---- one size ---------------------------------------------------------------------------
@@ -396,12 +376,6 @@ std::optional<Row> icl_score_row(const SizePlan& s) {
   return out;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 std::string csv_text(const std::vector<Row>& rows) {
   std::string out = "size,params,task,num_fewshot,metric,value,stderr\n";

@@ -247,11 +247,20 @@ void check_model_fits_data(Network& model, const RunPlan& plan, const TrainingDa
   if (data.held_out && data.held_out->size() > 0) {
     batch = data.held_out->batch(0, 1);
   } else if (data.eval_inputs.defined() && data.eval_inputs.size(0) > 0) {
-    const int64_t n = std::min<int64_t>(2, data.eval_inputs.size(0));
-    batch = Batch{data.eval_inputs.narrow(0, 0, n), data.eval_labels.narrow(0, 0, n), {}, {}};
+    batch = Batch{data.eval_inputs, data.eval_labels, {}, {}};
   } else {
     return;
   }
+  check_model_fits(model, batch, plan.model_type, plan.data_where);
+}
+
+}  // namespace
+
+void check_model_fits(Network& model, const Batch& rows, const std::string& model_type,
+                      const std::string& where) {
+  const int64_t n = std::min<int64_t>(2, rows.size());
+  auto take = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, n) : t; };
+  const Batch batch{take(rows.input), take(rows.target), take(rows.segment), take(rows.attention_mask)};
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -260,13 +269,10 @@ void check_model_fits_data(Network& model, const RunPlan& plan, const TrainingDa
   } catch (const c10::Error& e) {
     std::string why = e.what_without_backtrace();
     why = why.substr(0, why.find('\n'));
-    throw InputError(fmt::format("model '{}' does not fit the data of {}: {}", plan.model_type,
-                                 plan.data_where, why));
+    throw InputError(fmt::format("model '{}' does not fit the data of {}: {}", model_type, where, why));
   }
   model.train(was_training);
 }
-
-}  // namespace
 
 std::shared_ptr<Network> make_model(const RunPlan& plan, const TrainingData& data) {
   torch::manual_seed(uint64_t(plan.run.seed));  // the same weights however data was made
