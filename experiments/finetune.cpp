@@ -281,7 +281,7 @@ void load_pretrained(const FinetunePlan& f, Assembled& a) {
                                          base.checkpoint_dir + "/model.safetensors");
     finetune::log_report(report, base.checkpoint_dir);
   } else {
-    log::info("from scratch: the architecture and tokenizer of {}, fresh weights (seed {})",
+    log::info("from scratch: the architecture (and any tokenizer) of {}, fresh weights (seed {})",
               base.checkpoint_dir, plan.run.seed);
   }
 }
