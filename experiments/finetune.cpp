@@ -230,14 +230,8 @@ Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::Sha
                  {"test_examples", ex.test.size()}};
   } else {
     const ImageDataOptions& o = plan.images;
-    auto train_set = data::load_fashion_mnist("train");
-    auto test_set = data::load_fashion_mnist("test");
-    if (!o.classes.empty()) {
-      train_set = data::only_classes(train_set, o.classes);
-      test_set = data::only_classes(test_set, o.classes);
-    }
+    auto [train_set, test_set] = image_sets(o, seed);
     const int64_t k = o.classes.empty() ? 10 : int64_t(o.classes.size());
-    train_set = data::stratified_subset(train_set, o.labels_per_class, seed);
     auto [keep, held] = finetune::carve_validation(train_set.labels, torch::arange(train_set.size()), k,
                                                    f.image_validation, seed);
     auto val_set = data::select(train_set, held);

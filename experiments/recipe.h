@@ -113,6 +113,9 @@ struct TrainingData {
 // Loads (images) or prepares on rank 0 (corpus -> tokenizer -> shards) the training data
 // and its held-out split; sets model.vocab_size's default to the tokenizer's.
 TrainingData prepare_data(const RunPlan& plan, const RunContext& ctx);
+// data.dataset's train and test splits, only data.classes (relabelled 0..K-1) when given,
+// the train split cut to data.labels_per_class (stratified, seeded with `seed`).
+std::pair<data::ImageSet, data::ImageSet> image_sets(const ImageDataOptions& o, uint64_t seed);
 TrainingData image_data(const RunPlan& plan, const RunContext& ctx);
 TrainingData corpus_data(const RunPlan& plan, const RunContext& ctx);
 

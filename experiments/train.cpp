@@ -119,15 +119,19 @@ RunContext start_run(const RunPlan& plan) {
 
 // ---- data -------------------------------------------------------------------------------
 
-TrainingData image_data(const RunPlan& plan, const RunContext& ctx) {
-  const ImageDataOptions& o = plan.images;
+std::pair<data::ImageSet, data::ImageSet> image_sets(const ImageDataOptions& o, uint64_t seed) {
   auto train_set = data::load_fashion_mnist("train");
   auto test_set = data::load_fashion_mnist("test");
   if (!o.classes.empty()) {
     train_set = data::only_classes(train_set, o.classes);
     test_set = data::only_classes(test_set, o.classes);
   }
-  train_set = data::stratified_subset(train_set, o.labels_per_class, plan.run.seed);
+  return {data::stratified_subset(train_set, o.labels_per_class, seed), test_set};
+}
+
+TrainingData image_data(const RunPlan& plan, const RunContext& ctx) {
+  const ImageDataOptions& o = plan.images;
+  auto [train_set, test_set] = image_sets(o, uint64_t(plan.run.seed));
   TrainingData d;
   d.train = std::make_shared<data::ImageBatches>(train_set, plan.batch.batch_size,
                                                  uint64_t(plan.run.seed), nullptr,
