@@ -40,10 +40,13 @@ void add_eval_command(CLI::App& app) {
                               "results file; default eval/<timestamp>.json beside the checkpoint");
   auto* threads = cmd->add_option("--threads", args->options.threads,
                                   "CPU threads; 0 = every usable core");
-  auto* no_prefix = cmd->add_flag("--no-prefix-cache", "run the tokens every prompt starts with "
-                                  "(first_n shots) again for every request");
-  auto* no_share = cmd->add_flag("--no-shared-context", "score each multiple-choice choice with "
-                                 "its own copy of the context, batched across documents");
+  // The description set apart: in C++20 CLI11 2.3's add_flag(name, "text") is ambiguous
+  // between its description and its flag-variable overloads.
+  auto* no_prefix = cmd->add_flag("--no-prefix-cache")->description(
+      "run the tokens every prompt starts with (first_n shots) again for every request");
+  auto* no_share = cmd->add_flag("--no-shared-context")->description(
+      "score each multiple-choice choice with its own copy of the context, batched across "
+      "documents");
   cmd->callback([args, model, task, shots, limit, batch, seed, out, threads, no_prefix, no_share] {
     tasks::EvalRunOptions o;
     if (!args->config.empty()) {  // the file first; flags given on the command line win

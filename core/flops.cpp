@@ -9,6 +9,10 @@
 
 #include "core/checkpoint.h"
 
+#if defined(STRATA_WITH_CUDA)
+#include <cuda_runtime_api.h>
+#endif
+
 namespace strata {
 
 double measure_matmul_flops() {
@@ -41,7 +45,9 @@ double peak_flops(const torch::Device& device) {
     // Dense bf16 tensor-core peaks from the vendors' data sheets.
     std::string name;
 #if defined(STRATA_WITH_CUDA)
-    name = at::cuda::getCurrentDeviceProperties()->name;
+    cudaDeviceProp properties{};
+    const int index = device.has_index() ? device.index() : 0;
+    if (cudaGetDeviceProperties(&properties, index) == cudaSuccess) name = properties.name;
 #endif
     if (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos) return 989e12;
     if (name.find("A100") != std::string::npos) return 312e12;

@@ -15,6 +15,7 @@
 #endif
 
 #include "core/checkpoint.h"
+#include "core/compat.h"
 #include "core/errors.h"
 #include "core/log.h"
 

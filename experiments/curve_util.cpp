@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "core/python.h"
 #include "experiments/classical.h"
 #include "experiments/finetune.h"
 #include "experiments/recipe.h"
@@ -78,10 +79,10 @@ bool run_plot_script(const std::string& config_file, const std::string& script,
     log::warn("{}: scripts/{} not found; no plot", who, script);
     return false;
   }
-  std::string cmd = "/usr/bin/python3 " + shell_quote(path);
+  std::string cmd = shell_quote(python_program()) + " " + shell_quote(path);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   if (std::system(cmd.c_str()) != 0) {
-    log::warn("{}: plotting failed (needs python3-matplotlib): {}", who, cmd);
+    log::warn("{}: plotting failed (needs matplotlib in .venv: scripts/bootstrap.sh): {}", who, cmd);
     return false;
   }
   return true;

@@ -35,8 +35,8 @@ std::string near_config(const std::string& path, const std::string& config_file)
 // the config file's folder, then from the working directory; "" when none does.
 std::string find_above(const std::string& config_file, const std::string& relative);
 
-// Runs scripts/<script> (found by find_above) with /usr/bin/python3 and `args`. A missing
-// script or a failure (python3-matplotlib not installed) is a warning naming `who`, not an
+// Runs scripts/<script> (found by find_above) with python_program() (core/python.h) and `args`. A missing
+// script or a failure (matplotlib not installed) is a warning naming `who`, not an
 // error: the curve's numbers are written either way. Returns whether the plot was made.
 bool run_plot_script(const std::string& config_file, const std::string& script,
                      const std::vector<std::string>& args, const std::string& who);

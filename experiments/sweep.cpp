@@ -581,18 +581,9 @@ nlohmann::json sweep(const config::Document& doc) {
                   {"evaluated", evaluated}};
   for (const auto& r : rows) summary["rows"].push_back(row_json(r));
   if (o.plot) {
-    const std::string script = find_above(doc.file(), "scripts/plot_sweep.py");
     const std::string png = (out / "sweep.png").string();
-    if (script.empty()) {
-      log::warn("sweep: scripts/plot_sweep.py not found; no plot");
-    } else {
-      const std::string cmd =
-          fmt::format("/usr/bin/python3 '{}' '{}' '{}'", script, (out / "sweep.csv").string(), png);
-      if (std::system(cmd.c_str()) == 0) {
-        summary["plot"] = png;
-      } else {
-        log::warn("sweep: plotting failed (needs python3-matplotlib): {}", cmd);
-      }
+    if (run_plot_script(doc.file(), "plot_sweep.py", {(out / "sweep.csv").string(), png}, "sweep")) {
+      summary["plot"] = png;
     }
   }
   write_file_atomic((out / "sweep.json").string(), summary.dump(2) + "\n");

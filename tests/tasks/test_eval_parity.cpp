@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/python.h"
 #include "core/safetensors.h"
 #include "models/gpt/gpt.h"
 #include "tasks/evaluate.h"
@@ -69,7 +70,7 @@ TEST_CASE("eval parity: each output type against an independent Python PyTorch G
   strata::NamedTensors weights;
   for (const auto& p : model->named_parameters()) weights.emplace_back(p.key(), p.value().detach());
   strata::write_safetensors(dir.path + "/model.safetensors", weights);
-  const std::string cmd = "/usr/bin/python3 " + strata::testing::source_dir() +
+  const std::string cmd = strata::python_program() + " " + strata::testing::source_dir() +
                           "/tests/tasks/eval_parity.py " + dir.path + " > " + dir.path +
                           "/python.log 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
