@@ -13,6 +13,9 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#ifdef STRATA_WITH_NCCL
+#include "core/distributed_nccl.h"
+#endif
 
 namespace strata {
 
@@ -39,10 +42,13 @@ int env_int(std::initializer_list<const char*> names, int fallback, std::string*
   return int(x);
 }
 
+// Since LibTorch 2.0, ProcessGroupGloo and ProcessGroupNCCL are c10d::Backends, no longer
+// ProcessGroups (pytorch PR #88330); a Backend has the collectives Strata uses.
 class ProcessGroupSync : public GradientSync {
  public:
-  ProcessGroupSync(c10::intrusive_ptr<c10d::ProcessGroup> pg, int rank, int world)
-      : pg_(std::move(pg)), rank_(rank), world_(world) {}
+  ProcessGroupSync(c10::intrusive_ptr<c10d::Backend> pg, int rank, int world,
+                   torch::Device device)
+      : pg_(std::move(pg)), rank_(rank), world_(world), device_(device) {}
 
   void all_reduce_gradients(const std::vector<torch::Tensor>& params) override {
     std::vector<torch::Tensor> grads;
@@ -62,7 +68,7 @@ class ProcessGroupSync : public GradientSync {
   }
 
   double all_reduce_mean(double value) override {
-    std::vector<torch::Tensor> t = {torch::tensor(value, torch::kDouble)};
+    std::vector<torch::Tensor> t = {torch::tensor(value, torch::kDouble).to(device_)};
     pg_->allreduce(t)->wait();
     return t[0].item<double>() / double(world_);
   }
@@ -71,8 +77,9 @@ class ProcessGroupSync : public GradientSync {
   int world() const override { return world_; }
 
  private:
-  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  c10::intrusive_ptr<c10d::Backend> pg_;
   int rank_, world_;
+  torch::Device device_;  // where the collectives' tensors live (NCCL: the GPU)
 };
 
 // Waits until all `world` processes have added themselves to the store's counter, saying
@@ -100,11 +107,51 @@ void wait_for_everyone(c10d::Store& store, const DistributedEnv& env, std::chron
   }
 }
 
+c10::intrusive_ptr<c10d::Backend> make_nccl_backend(const c10::intrusive_ptr<c10d::Store>& store,
+                                                    int rank, int world,
+                                                    std::chrono::milliseconds timeout) {
+#ifdef STRATA_WITH_NCCL
+  return detail::make_nccl_backend(store, rank, world, timeout);
+#else
+  (void)store, (void)rank, (void)world, (void)timeout;
+  throw InputError("distributed.backend: nccl is not compiled into this build");
+#endif
+}
+
 }  // namespace
+
+bool nccl_compiled() {
+#ifdef STRATA_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+const config::EnumNames<DistributedBackend>& distributed_backend_names() {
+  static const config::EnumNames<DistributedBackend> names = {
+      {"auto", DistributedBackend::kAuto},
+      {"gloo", DistributedBackend::kGloo},
+      {"nccl", DistributedBackend::kNccl}};
+  return names;
+}
 
 void read_options(config::Reader r, DistributedOptions& o) {
   r.read("init_timeout_s", o.init_timeout_s, config::Range::at_least(1));
+  r.read_enum("backend", o.backend, distributed_backend_names());
   r.finish();
+}
+
+DistributedBackend resolve_backend(DistributedBackend asked, const torch::Device& device) {
+  if (asked == DistributedBackend::kAuto) {
+    return device.is_cuda() ? DistributedBackend::kNccl : DistributedBackend::kGloo;
+  }
+  if (asked == DistributedBackend::kNccl && !device.is_cuda()) {
+    log::info("distributed: backend nccl needs a CUDA device and this run is on {}; using gloo",
+              device.str());
+    return DistributedBackend::kGloo;
+  }
+  return asked;
 }
 
 DistributedEnv distributed_env() {
@@ -124,9 +171,11 @@ DistributedEnv distributed_env() {
 std::shared_ptr<GradientSync> join_process_group(const DistributedEnv& env,
                                                  const torch::Device& device,
                                                  const DistributedOptions& o) {
-  if (env.world <= 1) return nullptr;
-  if (device.is_cuda()) {
-    throw InputError("distributed: NCCL is not compiled into this LibTorch; run on CPU (Gloo)");
+  if (env.world <= 1 && !o.join_alone) return nullptr;
+  const DistributedBackend backend = resolve_backend(o.backend, device);
+  if (backend == DistributedBackend::kNccl && !nccl_compiled()) {
+    throw InputError("distributed.backend: nccl is not compiled into this build (it needs a "
+                     "CUDA LibTorch and nccl.h); use gloo");
   }
   log::set_rank(env.rank);
   log::info("distributed: {}={} and {}={} ask for {} processes; rank {} waits up to {} s for "
@@ -151,13 +200,20 @@ std::shared_ptr<GradientSync> join_process_group(const DistributedEnv& env,
                                  why.substr(0, why.find('\n'))));
   }
   wait_for_everyone(*store, env, timeout);
-  auto options = c10d::ProcessGroupGloo::Options::create();
-  options->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
-  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
-  auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world, options);
-  log::info("distributed: rank {} of {} over Gloo at {}:{}", env.rank, env.world,
-            env.master_addr, env.master_port);
-  return std::make_shared<ProcessGroupSync>(pg, env.rank, env.world);
+  const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  c10::intrusive_ptr<c10d::Backend> pg;
+  if (backend == DistributedBackend::kNccl) {
+    pg = make_nccl_backend(store, env.rank, env.world, timeout_ms);
+  } else {
+    auto options = c10d::ProcessGroupGloo::Options::create();
+    options->timeout = timeout_ms;
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+    pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world, options);
+  }
+  log::info("distributed: rank {} of {} over {} at {}:{}", env.rank, env.world,
+            backend == DistributedBackend::kNccl ? "NCCL" : "Gloo", env.master_addr,
+            env.master_port);
+  return std::make_shared<ProcessGroupSync>(pg, env.rank, env.world, device);
 }
 
 }  // namespace strata

@@ -46,9 +46,13 @@ struct ImageDataOptions {
 };
 void read_options(config::Reader& r, ImageDataOptions& o);
 
-// `data:` for a language model: a corpus, its tokenizer and token shards.
+// `data:` for a language model: a corpus, its tokenizer and token shards; or `shards:`, a
+// data directory prepared before (manifest.json and <split>-NNNNN.bin, core/data/
+// token_shards.h), used as it is, e.g. tokens made by another tool. A shard directory
+// without tokenizer.model trains and evaluates held-out loss, but cannot run eval_tasks.
 struct CorpusDataOptions {
   std::vector<std::string> corpus;
+  std::string shards;           // a prepared data directory; excludes corpus and tokenizer
   std::string data_dir;         // where shards go; default <out_dir>/data
   std::string tokenizer_model;  // an existing SentencePiece model to reuse
   TokenizerTrainOptions tokenizer;
@@ -63,7 +67,7 @@ struct RunPlan {
   const config::Document* doc = nullptr;
   RunOptions run;
   std::string model_type;
-  bool is_corpus = false;  // data.corpus given: a language model; else labelled images
+  bool is_corpus = false;  // data.corpus or data.shards: a language model; else images
   ImageDataOptions images;
   CorpusDataOptions corpus;
   ObjectiveOptions objective;

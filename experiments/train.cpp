@@ -32,7 +32,18 @@ void read_options(config::Reader& r, ImageDataOptions& o) {
 }
 
 void read_options(config::Reader& r, CorpusDataOptions& o) {
-  r.required("corpus", o.corpus);
+  if (r.has("shards")) {
+    r.read("shards", o.shards);
+    for (const char* key : {"corpus", "data_dir", "tokenizer"}) {
+      if (r.has(key)) r.fail(key, "data.shards is a prepared data directory; give one or the other");
+    }
+    if (o.shards.empty()) r.fail("shards", "must name a data directory");
+    if (!fs::exists(data::manifest_path(o.shards))) {
+      r.fail("shards", fmt::format("'{}' has no manifest.json (core/data/token_shards.h)", o.shards));
+    }
+  } else {
+    r.required("corpus", o.corpus);
+  }
   r.read("data_dir", o.data_dir);
   r.read("block_size", o.block_size, config::Range::at_least(1));
   r.read("eval_windows", o.eval_windows, config::Range::non_negative());
@@ -57,7 +68,7 @@ RunPlan plan_run(const config::Document& doc) {
 
   config::Reader data = root.child("data");
   plan.data_where = data.where();
-  plan.is_corpus = data.has("corpus");
+  plan.is_corpus = data.has("corpus") || data.has("shards");
   if (plan.is_corpus) {
     read_options(data, plan.corpus);
   } else {
@@ -106,6 +117,11 @@ RunContext start_run(const RunPlan& plan) {
   RunContext ctx;
   ctx.device = setup_run(plan.run);
   ctx.env = distributed_env();
+  // One GPU per process on a node: LOCAL_RANK picks it (torchrun's convention).
+  if (ctx.device.is_cuda() && torch::cuda::device_count() > 1) {
+    ctx.device = torch::Device(torch::kCUDA,
+                               int8_t(ctx.env.local_rank % int(torch::cuda::device_count())));
+  }
   if (plan.batch.batch_size % ctx.env.world != 0) {
     throw InputError(fmt::format("trainer.batch_size {} must divide by WORLD_SIZE {}",
                                  plan.batch.batch_size, ctx.env.world));
@@ -162,8 +178,14 @@ TrainingData corpus_data(const RunPlan& plan, const RunContext& ctx) {
     prep.tokenizer_model = resumed + "/tokenizer.model";
   }
   pretrain::PreparedCorpus corpus;
-  ctx.on_rank0([&] { corpus = pretrain::prepare_corpus(prep); });
-  if (!ctx.rank0()) {  // rank 0 prepared; its manifest is complete once the barrier is passed
+  if (!o.shards.empty()) {  // prepared before: read as it is, on every rank
+    corpus.dir = o.shards;
+    corpus.manifest = data::ShardManifest::read(o.shards);
+    corpus.reused = true;
+  } else {
+    ctx.on_rank0([&] { corpus = pretrain::prepare_corpus(prep); });
+  }
+  if (!ctx.rank0() && o.shards.empty()) {  // rank 0 prepared; complete once the barrier is passed
     corpus.dir = prep.out_dir;
     corpus.manifest = data::ShardManifest::read(prep.out_dir);
   }
@@ -178,9 +200,22 @@ TrainingData corpus_data(const RunPlan& plan, const RunContext& ctx) {
   d.unigram_loss = data::unigram_baseline(train_stream, *d.held_out);
   d.vocab_size = corpus.manifest.vocab_size;
   d.tokenizer_path = corpus.tokenizer_path();
+  if (!o.shards.empty() && !fs::exists(d.tokenizer_path)) {
+    if (!plan.eval_tasks.loaded.empty()) {
+      throw InputError(fmt::format("eval_tasks: data.shards '{}' has no tokenizer.model, which "
+                                   "the tasks' prompts need", o.shards));
+    }
+    if (plan.objective.type == ObjectiveType::kMaskedLM) {
+      throw InputError(fmt::format("objective.type: masked_lm needs the tokenizer's [MASK] id; "
+                                   "data.shards '{}' has no tokenizer.model", o.shards));
+    }
+    d.tokenizer_path.clear();
+  }
   // The run's own tokenizer and data manifest go into every checkpoint.
   d.write_extra = [path = d.tokenizer_path, data_dir = corpus.dir](const std::string& dir) {
-    fs::copy_file(path, dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
+    if (!path.empty()) {
+      fs::copy_file(path, dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
+    }
     fs::copy_file(data::manifest_path(data_dir), dir + "/data_manifest.json",
                   fs::copy_options::overwrite_existing);
   };
@@ -188,8 +223,9 @@ TrainingData corpus_data(const RunPlan& plan, const RunContext& ctx) {
             {"validation_tokens", d.held_out->tokens()},
             {"unigram_loss", d.unigram_loss},
             {"data_dir", corpus.dir}};
-  d.describe = fmt::format("corpus {}: {} train tokens, {} held-out tokens scored, vocab {}",
-                           fmt::join(o.corpus, ","), train_stream.size(), d.held_out->tokens(),
+  d.describe = fmt::format("{}: {} train tokens, {} held-out tokens scored, vocab {}",
+                           o.shards.empty() ? fmt::format("corpus {}", fmt::join(o.corpus, ","))
+                                            : fmt::format("shards {}", o.shards), train_stream.size(), d.held_out->tokens(),
                            d.vocab_size);
   return d;
 }

@@ -1,6 +1,7 @@
 #include "pretrain/corpus_prep.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -286,6 +287,32 @@ std::string file_hash(const std::string& path) {
     f.add(buf.data(), size_t(in.gcount()));
   }
   return f.hex();
+}
+
+data::ShardManifest write_token_shards(const std::string& dir,
+                                       const std::map<std::string, torch::Tensor>& splits,
+                                       int64_t vocab_size, int64_t eos_id, int64_t shard_tokens) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError("cannot create data directory " + dir + ": " + ec.message());
+  data::ShardManifest m;
+  m.vocab_size = vocab_size;
+  m.eos_id = eos_id;
+  m.dtype = data::token_dtype(vocab_size);
+  m.info = {{"origin", "write_token_shards (no tokenizer)"}};
+  for (const auto& [name, tokens] : splits) {
+    auto ids = tokens.to(torch::kCPU).to(torch::kInt).contiguous().view({-1});
+    if (ids.numel() > 0 && (ids.min().item<int>() < 0 || ids.max().item<int64_t>() >= vocab_size)) {
+      throw InputError(fmt::format("write_token_shards: split {} has ids outside [0, {})", name,
+                                   vocab_size));
+    }
+    ShardWriter writer(dir, name, data::dtype_bytes(m.dtype), shard_tokens);
+    writer.append(std::vector<int>(ids.data_ptr<int>(), ids.data_ptr<int>() + ids.numel()));
+    m.splits[name] = writer.finish();
+    m.splits[name].documents = 1;
+  }
+  m.write(dir);
+  return m;
 }
 
 std::string PreparedCorpus::tokenizer_path() const {

@@ -14,7 +14,10 @@
 // leaves nothing that looks complete. In a data-parallel run only one process (rank 0)
 // should prepare; the others wait for it, then open the shards.
 
+#include <torch/torch.h>
+
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,6 +59,16 @@ struct PreparedCorpus {
 // a model without an EOS id, a vocab_size larger than the train split supports, or a corpus
 // whose fingerprint is not expected_corpus_hash is an InputError.
 PreparedCorpus prepare_corpus(const CorpusPrepOptions& options);
+
+// Writes token ids made elsewhere (random tokens for a benchmark, another tool's tokenizer)
+// as a data directory that `data.shards` reads: per split ("train", "validation", ...) an
+// int64 tensor of ids in [0, vocab_size), written as shards of at most shard_tokens, then
+// manifest.json last. No tokenizer.model is written. eos_id may be -1 (none).
+// Ids out of range or an unwritable directory are an InputError.
+data::ShardManifest write_token_shards(const std::string& dir,
+                                       const std::map<std::string, torch::Tensor>& splits,
+                                       int64_t vocab_size, int64_t eos_id,
+                                       int64_t shard_tokens = int64_t(1) << 27);
 
 // The tokenizer options masked-LM pre-training needs: a pad id and the user-defined
 // symbols [MASK], [CLS], [SEP] (kept if already present).

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "core/safetensors.h"
+#include "pretrain/corpus_prep.h"
 #include "tests/support/process.h"
 
 namespace fs = std::filesystem;
@@ -315,5 +316,36 @@ TEST_CASE("a launcher's world size with no other process stops after the configu
   CHECK(log.find("only 1 of 2 processes joined within 3 s") != std::string::npos);
   CHECK(!fs::exists(dir + "/checkpoints"));
   fs::remove(dir + ".log");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("data.shards trains on token shards written without a tokenizer", "[pretrain]") {
+  const auto dir = temp_dir("pretrain-shards");
+  const std::string shards = dir + "/shards";
+  torch::manual_seed(0);
+  strata::pretrain::write_token_shards(
+      shards, {{"train", torch::randint(200, {20000})}, {"validation", torch::randint(200, {2000})}},
+      200, -1, /*shard_tokens=*/8000);
+  CHECK(fs::exists(shards + "/train-00002.bin"));  // three shards of at most 8000
+  CHECK_FALSE(fs::exists(shards + "/tokenizer.model"));
+  const std::string run = dir + "/run";
+  const std::string config = dir + "/shards.yaml";
+  std::ofstream(config) << "out_dir: " << run << "\nseed: 0\nthreads: 1\ndevice: cpu\n"
+                        << "model: {type: gpt, size: debug, block_size: 32}\n"
+                        << "data: {shards: " << shards << ", block_size: 32, eval_windows: 4}\n"
+                        << "trainer: {batch_size: 4, max_steps: 3}\n";
+  auto r = run_strata({"train", config});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("shards " + shards) != std::string::npos);
+  auto results = nlohmann::json::parse(read_text(run + "/results.json"));
+  CHECK(results["results"]["eval/validation/loss"].get<double>() > 4.0);  // ~ln 200 = 5.3
+  // With a corpus too, or a directory without a manifest: refused, naming the key.
+  auto both = run_strata({"train", config, "out_dir=" + run + "-2", "data.corpus=[sotu]"});
+  CHECK(both.status == 2);
+  CHECK(both.output.find("data.corpus") != std::string::npos);
+  auto none = run_strata({"train", config, "out_dir=" + run + "-2", "data.shards=" + dir});
+  CHECK(none.status == 2);
+  CHECK(none.output.find("has no manifest.json") != std::string::npos);
   fs::remove_all(dir);
 }
