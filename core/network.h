@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/causal_lm.h"
+#include "core/precision.h"
 
 namespace strata {
 
@@ -21,8 +22,10 @@ struct Batch {
   torch::Tensor attention_mask;  // [B, T], 1 for real tokens, 0 for padding
 
   int64_t size() const { return input.defined() ? input.size(0) : 0; }
-  Batch to(const torch::Device& device) const {
-    auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  // On `device`; with `pin` (trainer.pin_memory, CUDA only) through pinned host memory and
+  // non_blocking copies (core/precision.h).
+  Batch to(const torch::Device& device, bool pin = false) const {
+    auto move = [&](const torch::Tensor& t) { return to_device(t, device, pin); };
     return Batch{move(input), move(target), move(segment), move(attention_mask)};
   }
 };

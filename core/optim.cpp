@@ -27,6 +27,10 @@ void read_options(config::Reader r, OptimizerOptions& o) {
   r.read("weight_decay", o.weight_decay, config::Range::non_negative());
   r.read("momentum", o.momentum, config::Range::between(0, 1));
   r.read("no_decay", o.no_decay);
+  r.read("fused", o.fused);
+  if (o.fused && o.type == OptimizerType::kSGD) {
+    r.fail("fused", "the fused kernel is Adam's and AdamW's; sgd has none");
+  }
   r.finish();
 }
 
@@ -119,6 +123,25 @@ void Optimizer::adam_update(const std::vector<torch::Tensor>& params_in,
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   const bool adamw = options_.type == OptimizerType::kAdamW;
+
+  if (options_.fused) {
+    // The kernel takes each parameter's step count as a float tensor on its device, already
+    // incremented (torch/optim/adam.py, _fused_adam).
+    std::vector<torch::Tensor> steps;
+    steps.reserve(params_in.size());
+    for (const auto& p : params_in) {
+      steps.push_back(torch::full({}, double(step), p.options().dtype(torch::kFloat)));
+    }
+    const std::vector<torch::Tensor> none;  // max_exp_avg_sqs: no amsgrad
+    if (adamw) {
+      at::_fused_adamw_(params_in, grads_in, exp_avg_in, exp_avg_sq_in, none, steps, lr, beta1,
+                        beta2, weight_decay, options_.eps, /*amsgrad=*/false, /*maximize=*/false);
+    } else {
+      at::_fused_adam_(params_in, grads_in, exp_avg_in, exp_avg_sq_in, none, steps, lr, beta1,
+                       beta2, weight_decay, options_.eps, /*amsgrad=*/false, /*maximize=*/false);
+    }
+    return;
+  }
 
   std::vector<torch::Tensor> params, grads, exp_avg, exp_avg_sq;  // the unfused ones
   const AdamScalars k{static_cast<float>(adamw ? 1.0 - lr * weight_decay : 1.0),

@@ -1,8 +1,7 @@
 #pragma once
 // Adam and AdamW with parameter groups, written here rather than taken from torch::optim:
 // its state is keyed by parameter name (so a checkpoint survives rebuilt groups after a
-// freeze change), it keeps its own learning rates and group options (1.13.1's loader drops
-// them), and it behaves the same on LibTorch 1.13 and 2.x.
+// freeze change), and it keeps its own learning rates and group options in state.json.
 //
 // Groups follow nanoGPT and the BERT recipe: weight decay on matrices (dim >= 2) only;
 // biases, norms and embeddings are not decayed.
@@ -36,9 +35,14 @@ struct OptimizerOptions {
   double momentum = 0.9;      // sgd
   // Parameters whose name contains one of these are never decayed, whatever their shape.
   std::vector<std::string> no_decay = {"bias", "norm", "ln", "wte", "wpe", "embeddings"};
+  // adam(w): LibTorch's fused kernel (at::_fused_adam_ / at::_fused_adamw_, torch.optim's
+  // `fused=True`), one launch per list on CUDA and a vectorised loop on the CPU (since 2.4).
+  // false: Strata's own single-pass loop on the CPU and _foreach kernels elsewhere.
+  bool fused = false;
 };
 
-// `optimizer:` {type, lr, betas, eps, weight_decay, momentum, no_decay}; finishes the section.
+// `optimizer:` {type, lr, betas, eps, weight_decay, momentum, no_decay, fused}; finishes the
+// section. fused with sgd is an InputError.
 void read_options(config::Reader r, OptimizerOptions& o);
 
 class Optimizer {

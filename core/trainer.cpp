@@ -110,6 +110,9 @@ void read_options(config::Reader r, TrainerOptions& o, BatchOptions& b) {
   r.read("trace_samples", o.trace_samples);
   r.read("best_metric", o.best_metric);
   r.read("early_stop", o.early_stop, config::Range::non_negative());
+  r.read_enum("dtype", o.compute.dtype, precision_names());
+  r.read("tf32", o.compute.tf32);
+  r.read("pin_memory", o.compute.pin_memory);
   if (o.early_stop > 0 && o.best_metric.empty()) {
     r.fail("early_stop", "needs trainer.best_metric, the metric it watches");
   }
@@ -134,6 +137,11 @@ Trainer::Trainer(TrainerOptions options, OptimizerOptions optimizer, ScheduleOpt
   for (auto& e : parts_.evaluators) {
     if (e.every <= 0) e.every = options_.eval_every;
   }
+  options_.compute = resolve_compute(options_.compute, parts_.device, rank0());
+  if (options_.compute.dtype == Precision::kBFloat16 && rank0()) {
+    log::info("dtype: bfloat16 autocast on {} (weights and optimizer state stay fp32)",
+              parts_.device.str());
+  }
   if (parts_.freeze) parts_.freeze->apply(0, *parts_.model);
   Optimizer::LrScale lr_scale;
   if (parts_.freeze) {
@@ -145,6 +153,7 @@ Trainer::Trainer(TrainerOptions options, OptimizerOptions optimizer, ScheduleOpt
 }
 
 Metrics Trainer::evaluate_all() {
+  AutocastGuard autocast(parts_.device, bf16());
   Metrics all;
   for (const auto& e : parts_.evaluators) {
     for (const auto& [k, v] : e.evaluator->evaluate(*parts_.model)) all[k] = v;
@@ -153,6 +162,7 @@ Metrics Trainer::evaluate_all() {
 }
 
 std::string Trainer::evaluate_due() {
+  AutocastGuard autocast(parts_.device, bf16());
   Metrics m;
   for (const auto& e : parts_.evaluators) {
     if (step_ % e.every != 0 && step_ != total_steps_) continue;
@@ -307,13 +317,17 @@ double Trainer::train_step() {
   optimizer_->zero_grad();
   double step_loss = 0.0;
   for (int64_t micro = 0; micro < options_.grad_accum; ++micro) {
-    Batch batch = parts_.train->next().to(parts_.device);
+    Batch batch = parts_.train->next().to(parts_.device, options_.compute.pin_memory);
     if (trace_.is_open()) {
       trace_ << nlohmann::json{{"step", step_ + 1}, {"micro", micro}, {"rows", row_hashes(batch.input)}}
              << "\n";
       trace_.flush();
     }
-    LossOutput out = parts_.objective->compute(model, batch);
+    LossOutput out;
+    {
+      AutocastGuard autocast(parts_.device, bf16());  // the forward pass and loss; not backward
+      out = parts_.objective->compute(model, batch);
+    }
     torch::Tensor loss = out.loss;
     if (parts_.sync && parts_.objective->uneven_counts()) {
       // The mean over every rank's counted tokens, as one process would take it: this

@@ -45,6 +45,8 @@ struct TrainerOptions {
   std::string best_metric;
   // Stops after this many evaluations without a better best_metric; 0: never.
   int64_t early_stop = 0;
+  // dtype (bf16 autocast), tf32, pin_memory: core/precision.h.
+  ComputeOptions compute;
 };
 
 // The batch keys of `trainer:`, read with TrainerOptions but used by the data assembly.
@@ -137,6 +139,7 @@ class Trainer {
   int64_t evaluations_since_best() const;
   bool better(double a, double b) const;
   bool rank0() const { return !parts_.sync || parts_.sync->rank() == 0; }
+  bool bf16() const { return options_.compute.dtype == Precision::kBFloat16; }
 
   TrainerOptions options_;
   ScheduleOptions schedule_options_;

@@ -91,7 +91,8 @@ BertLayerImpl::BertLayerImpl(const BertOptions& o) : options(o) {
 torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
   const int64_t H = options.n_head();
   const double p = is_training() ? options.dropout() : 0.0;
-  auto y = attend_split(query(x), key(x), value(x), H, mask, p, is_training());  // [B, T, C]
+  auto y = attend_split(query(x), key(x), value(x), H, mask, p, is_training(),
+                        attention_implementation(options.attn_implementation()));  // [B, T, C]
   y = attention_dense(y);                                                       // [B, T, C]
   if (p > 0) y = torch::dropout(y, p, true);
   auto a = attention_norm(x + y);                                  // [B, T, C]

@@ -49,6 +49,9 @@ struct BertOptions {
   // The GELU of intermediate.dense and the MLM transform: "gelu" (exact, erf) or
   // "gelu_new" (tanh approximation); Hugging Face's `hidden_act`. models/layers/mlp.h.
   TORCH_ARG(std::string, activation) = "gelu";
+  // "sdpa" (at::scaled_dot_product_attention's fused kernels) or "eager" (the explicit
+  // softmax path); Hugging Face's `attn_implementation`. models/layers/attention.h.
+  TORCH_ARG(std::string, attn_implementation) = "sdpa";
 };
 
 // Named sizes: debug (CPU tests), tiny, mini, small, medium (Turc et al.'s BERT

@@ -16,6 +16,7 @@ BertOptions read_bert_options(config::Reader& r) {
   r.read("dropout", o.dropout(), Range::between(0.0, 1.0));
   r.read("layer_norm_eps", o.layer_norm_eps(), Range::positive());
   r.read_choice("activation", o.activation(), activation_names());
+  r.read_choice("attn_implementation", o.attn_implementation(), attention_implementation_names());
   if (o.n_embd() % o.n_head() != 0) {
     r.fail("n_head", fmt::format("n_embd ({}) must be a multiple of n_head ({})", o.n_embd(),
                                  o.n_head()));

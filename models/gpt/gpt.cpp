@@ -36,7 +36,8 @@ GPTOptions gpt_size(const std::string& name) { return gpt_named_sizes().get(name
 // ---------------------------------------------------------------------------------------
 // Attention
 
-CausalSelfAttentionImpl::CausalSelfAttentionImpl(const GPTOptions& options_) : options(options_) {
+CausalSelfAttentionImpl::CausalSelfAttentionImpl(const GPTOptions& options_)
+    : options(options_), impl_(attention_implementation(options_.attn_implementation())) {
   const int64_t C = options.n_embd();
   c_attn = register_module("c_attn", torch::nn::Linear(torch::nn::LinearOptions(C, 3 * C).bias(options.bias())));
   c_proj = register_module("c_proj", torch::nn::Linear(torch::nn::LinearOptions(C, C).bias(options.bias())));
@@ -49,14 +50,14 @@ torch::Tensor CausalSelfAttentionImpl::forward(const torch::Tensor& x, const Att
   auto qkv = c_attn(x);  // [B, T, 3C]: one projection for q, k and v
   torch::Tensor y;       // [B, T, C]
   if (cache == nullptr) {
-    y = attend_packed(qkv, H, mask, options.dropout(), is_training());
+    y = attend_packed(qkv, H, mask, options.dropout(), is_training(), impl_);
   } else {
     auto heads = qkv.view({B, T, 3, H, hs}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, hs]
     cache->k[layer].narrow(2, past, T).copy_(heads[1]);
     cache->v[layer].narrow(2, past, T).copy_(heads[2]);
     auto k = cache->k[layer].narrow(2, 0, past + T);  // [B, H, past+T, hs]
     auto v = cache->v[layer].narrow(2, 0, past + T);
-    y = attend(heads[0], k, v, mask, 0.0, false)  // [B, H, T, hs]
+    y = attend(heads[0], k, v, mask, 0.0, false, impl_)  // [B, H, T, hs]
             .transpose(1, 2)
             .reshape({B, T, C});
   }

@@ -48,6 +48,9 @@ struct GPTOptions {
   // `activation_function`); models/layers/mlp.h.
   TORCH_ARG(std::string, activation) = "gelu";
   TORCH_ARG(double, layer_norm_eps) = 1e-5;  // ln_1, ln_2, ln_f (GPT-2's layer_norm_epsilon)
+  // "sdpa" (at::scaled_dot_product_attention's fused kernels) or "eager" (the explicit
+  // softmax path); Hugging Face's `attn_implementation`. models/layers/attention.h.
+  TORCH_ARG(std::string, attn_implementation) = "sdpa";
 };
 
 // Named sizes: debug, tiny, mini, small (CPU-sized), gpt2 (124M), gpt2-medium (350M),
@@ -66,6 +69,7 @@ class CausalSelfAttentionImpl : public torch::nn::Module {
                         int64_t layer = 0, int64_t past = 0);
 
   GPTOptions options;
+  AttentionImplementation impl_;  // from options.attn_implementation()
   torch::nn::Linear c_attn{nullptr};  // C -> 3C (q, k, v)
   torch::nn::Linear c_proj{nullptr};  // C -> C
 };

@@ -15,6 +15,7 @@ GPTOptions read_gpt_options(config::Reader& r) {
   r.read("dropout", o.dropout(), Range::between(0.0, 1.0));
   r.read("bias", o.bias());
   r.read_choice("activation", o.activation(), activation_names());
+  r.read_choice("attn_implementation", o.attn_implementation(), attention_implementation_names());
   r.read("layer_norm_eps", o.layer_norm_eps(), Range::positive());
   if (o.n_embd() % o.n_head() != 0) {
     r.fail("n_head", fmt::format("n_embd ({}) must be a multiple of n_head ({})", o.n_embd(),

@@ -1,5 +1,7 @@
 #include "models/layers/lm_head.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <algorithm>
 
 namespace strata::models {
@@ -26,29 +28,46 @@ struct Wanted {
   bool any() const { return hidden || weight || bias; }
 };
 
+// The dtype the chunk's matrix products run in: under autocast (trainer.dtype: bfloat16)
+// the autocast dtype, as torch.autocast runs a linear layer; otherwise hidden's own.
+torch::ScalarType matmul_dtype(const torch::Tensor& hidden) {
+  const auto device = hidden.device().type();
+  return at::autocast::is_autocast_enabled(device) ? at::autocast::get_autocast_dtype(device)
+                                                   : hidden.scalar_type();
+}
+
 Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& weight,
                              const torch::Tensor& bias, const torch::Tensor& targets,
                              int64_t ignore_index, const Wanted& want) {
   torch::NoGradGuard no_grad;
+  // The products run in `low`; the softmax, the loss and the gradients' sums in `acc`, at
+  // least fp32 (autocast's policy for log_softmax and cross_entropy). With no autocast both
+  // are hidden's dtype and the casts below are no-ops. Autocast itself is off in here: the
+  // casts are explicit.
+  const auto low = matmul_dtype(hidden);
+  const auto acc = at::promote_types(hidden.scalar_type(), torch::kFloat);
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t N = hidden.size(0), V = weight.size(0);
   const auto valid = targets.ne(ignore_index);                            // [N] bool
   const auto safe_targets = targets.masked_fill(valid.logical_not(), 0);  // [N], in range
-  const auto count = valid.sum().to(hidden.scalar_type());  // n (0 gives NaN, as torch)
+  const auto count = valid.sum().to(acc);  // n (0 gives NaN, as torch)
   // Per row: 1/n for counted rows, 0 for ignored ones.
-  const auto row_scale = valid.to(hidden.scalar_type()).div_(count);  // [N]
+  const auto row_scale = valid.to(acc).div_(count);  // [N]
 
+  const auto h_low = hidden.to(low), w_low = weight.to(low);  // [N, C], [V, C]
+  const auto b_low = bias.defined() ? bias.to(low) : bias;     // [V]
   Result r;
-  r.loss = torch::zeros({}, hidden.options().requires_grad(false));
+  r.loss = torch::zeros({}, hidden.options().dtype(acc).requires_grad(false));
   if (want.hidden) r.d_hidden = torch::empty_like(hidden);
   if (want.weight) r.d_weight = torch::zeros_like(weight);
   if (want.bias) r.d_bias = torch::zeros_like(bias);
-  const auto wt = weight.t();  // [C, V]
+  const auto wt = w_low.t();  // [C, V]
   for (int64_t r0 = 0; r0 < N; r0 += chunk_rows(V)) {
     const int64_t n = std::min(chunk_rows(V), N - r0);
-    const auto h = hidden.narrow(0, r0, n);                                  // [n, C]
+    const auto h = h_low.narrow(0, r0, n);                                   // [n, C]
     const auto t = safe_targets.narrow(0, r0, n).unsqueeze(1);               // [n, 1]
     const auto s = row_scale.narrow(0, r0, n).unsqueeze(1);                  // [n, 1]
-    auto z = bias.defined() ? torch::addmm(bias, h, wt) : torch::mm(h, wt);  // [n, V] logits
+    auto z = (b_low.defined() ? torch::addmm(b_low, h, wt) : torch::mm(h, wt)).to(acc);  // [n, V]
     const auto picked = z.gather(1, t);                                      // [n, 1]
     // z <- e = exp(z - max) in z's memory, one exp per logit; lse = max + log(sum e).
     const auto max = torch::amax(z, {1}, /*keepdim=*/true);  // [n, 1]
@@ -60,12 +79,24 @@ Result forward_and_gradients(const torch::Tensor& hidden, const torch::Tensor& w
     // d hidden = f * (z W), d W += z^T (f * h), d bias += z^T f.
     z.scatter_add_(1, t, -sum);
     const auto f = s / sum;  // [n, 1]
+    const auto dz = z.to(low);  // [n, V]
     if (want.hidden) {
       auto dh = r.d_hidden.narrow(0, r0, n);
-      torch::mm_out(dh, z, weight).mul_(f);  // [n, C]
+      if (low == dh.scalar_type()) {
+        torch::mm_out(dh, dz, w_low).mul_(f);  // [n, C]
+      } else {
+        dh.copy_(torch::mm(dz, w_low).to(acc).mul_(f));
+      }
     }
-    if (want.weight) r.d_weight.addmm_(z.t(), h * f);  // [V, C]
-    if (want.bias) r.d_bias.add_(torch::mv(z.t(), f.squeeze(1)));  // [V]
+    if (want.weight) {
+      const auto hf = (h.to(acc) * f).to(low);  // [n, C]
+      if (low == r.d_weight.scalar_type()) {
+        r.d_weight.addmm_(dz.t(), hf);  // [V, C]
+      } else {
+        r.d_weight.add_(torch::mm(dz.t(), hf));
+      }
+    }
+    if (want.bias) r.d_bias.add_(torch::mv(z.t(), f.squeeze(1)));  // [V], in acc
   }
   return r;
 }

@@ -18,7 +18,9 @@
 
 namespace strata::models {
 
-// hidden [N, C], weight [V, C], bias [V] or undefined, targets [N] int64 -> scalar loss.
+// hidden [N, C], weight [V, C], bias [V] or undefined, targets [N] int64 -> scalar loss
+// (at least fp32). Under autocast the products run in the autocast dtype, the softmax and
+// the loss in fp32, as torch.autocast runs a linear layer and cross_entropy.
 // Differentiable in hidden, weight and bias (not twice).
 torch::Tensor linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
                                    const torch::Tensor& bias, const torch::Tensor& targets,

@@ -132,3 +132,31 @@ TEST_CASE("optim: the fused CPU loop and the _foreach kernels give the same upda
     }
   }
 }
+
+TEST_CASE("optim: fused: true (at::_fused_adamw_ on the CPU) gives the plain path's update",
+          "[optim]") {
+  for (const OptimizerType type : {OptimizerType::kAdam, OptimizerType::kAdamW}) {
+    DYNAMIC_SECTION(config::enum_name(type, optimizer_type_names())) {
+      auto fused = make_params(torch::kFloat), plain = make_params(torch::kFloat);
+      auto o = options(type);
+      o.fused = true;
+      Optimizer a(fused, o), b(plain, options(type));
+      for (int step = 0; step < 6; ++step) {
+        set_grads(fused, grads_for(step, fused));
+        set_grads(plain, grads_for(step, plain));
+        a.set_lr(1e-2 * (step + 1));
+        b.set_lr(1e-2 * (step + 1));
+        a.step();
+        b.step();
+      }
+      for (size_t i = 0; i < fused.size(); ++i) {
+        INFO(fused[i].first);
+        CHECK(max_diff(fused[i].second, plain[i].second) < 1e-6);
+        CHECK(max_diff(fused[i].second, make_params(torch::kFloat)[i].second) > 1e-3);  // it moved
+      }
+      const auto sa = a.state_tensors(), sb = b.state_tensors();
+      REQUIRE(sa.size() == sb.size());
+      for (size_t i = 0; i < sa.size(); ++i) CHECK(max_diff(sa[i].second, sb[i].second) < 1e-6);
+    }
+  }
+}

@@ -1,10 +1,13 @@
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/precision.h"
 #include "models/gpt/generate.h"
 #include "models/gpt/gpt.h"
 #include "models/gpt/gpt_config.h"
@@ -272,5 +275,73 @@ TEST_CASE("gpt: parity with an independent Python PyTorch GPT", "[gpt][parity]")
       REQUIRE(ours.losses.size() == 4);
       test::check_against_python(ours, py, *model);
     }
+  }
+}
+
+TEST_CASE("gpt: attn_implementation sdpa equals eager in training, the KV cache and generation",
+          "[gpt]") {
+  torch::manual_seed(0);
+  GPT sdpa(debug_options().attn_implementation("sdpa"));
+  GPT eager(debug_options().attn_implementation("eager"));
+  {
+    torch::NoGradGuard no_grad;
+    auto from = sdpa->named_parameters();
+    for (auto& p : eager->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  // Training: the loss and every gradient.
+  auto idx = random_tokens(2, 24, 256, 11), target = random_tokens(2, 24, 256, 12);
+  std::map<std::string, torch::Tensor> grads;
+  double losses[2];
+  int side = 0;
+  for (GPT* m : {&sdpa, &eager}) {
+    auto logits = (*m)->forward(idx);
+    auto loss = torch::nn::functional::cross_entropy(logits.view({-1, 256}), target.view({-1}));
+    loss.backward();
+    losses[side++] = loss.item<double>();
+  }
+  CHECK(std::abs(losses[0] - losses[1]) < 1e-5);
+  auto eager_params = eager->named_parameters();
+  for (const auto& p : sdpa->named_parameters()) {
+    INFO(p.key());
+    CHECK(test::max_abs_diff(p.value().grad(), eager_params[p.key()].grad()) < 1e-5);
+  }
+  // The KV-cached path (strata eval's scoring, generation) and greedy decoding.
+  {
+    torch::NoGradGuard no_grad;
+    sdpa->eval();
+    eager->eval();
+    auto a = sdpa->make_cache(2), b = eager->make_cache(2);
+    CHECK(test::max_abs_diff(sdpa->forward_cached(idx.narrow(1, 0, 9), a),
+                             eager->forward_cached(idx.narrow(1, 0, 9), b)) < 1e-5);
+    CHECK(test::max_abs_diff(sdpa->forward_cached(idx.narrow(1, 9, 1), a),
+                             eager->forward_cached(idx.narrow(1, 9, 1), b)) < 1e-5);
+  }
+  const std::vector<int64_t> prompt = {3, 1, 4, 1, 5};
+  const auto greedy = GenerateOptions().temperature(0).max_new_tokens(16);
+  CHECK(generate(sdpa, prompt, greedy) == generate(eager, prompt, greedy));
+  // The config key, and its refusal.
+  CHECK_THROWS_AS(attention_implementation("flash"), InputError);
+}
+
+TEST_CASE("gpt: bf16 autocast on the CPU gives the fp32 loss within bf16 tolerance", "[gpt]") {
+  torch::manual_seed(0);
+  GPT model(debug_options());
+  auto idx = random_tokens(2, 32, 256, 21), target = random_tokens(2, 32, 256, 22);
+  auto loss_of = [&](bool bf16) {
+    AutocastGuard autocast(torch::kCPU, bf16);
+    auto logits = model->forward(idx);
+    if (bf16) CHECK(logits.scalar_type() == torch::kBFloat16);  // matmuls ran in bf16
+    auto loss = torch::nn::functional::cross_entropy(logits.view({-1, 256}), target.view({-1}));
+    CHECK(loss.scalar_type() == torch::kFloat);  // the loss is an fp32 op under autocast
+    return loss;
+  };
+  auto fp32 = loss_of(false), bf16 = loss_of(true);
+  CHECK(std::abs(fp32.item<double>() - bf16.item<double>()) < 0.02 * fp32.item<double>());
+  CHECK_FALSE(at::autocast::is_autocast_enabled(at::kCPU));  // the guard restored it
+  bf16.backward();  // backward outside the guard, as torch.autocast asks
+  for (const auto& p : model->named_parameters()) {
+    INFO(p.key());
+    REQUIRE(p.value().grad().defined());
+    CHECK(p.value().grad().scalar_type() == torch::kFloat);  // weights stay fp32
   }
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/precision.h"
 #include "models/layers/attention.h"
 #include "models/layers/lm_head.h"
 #include "tests/models/parity.h"
@@ -45,6 +46,35 @@ TEST_CASE("layers: chunked linear cross-entropy equals the unfused computation",
   }
 }
 
+TEST_CASE("layers: linear cross-entropy under bf16 autocast: bf16 products, an fp32 loss",
+          "[layers][precision]") {
+  torch::manual_seed(0);
+  const int64_t N = 40, C = 32, V = 300;
+  auto hidden = torch::randn({N, C}, torch::requires_grad());
+  auto weight = (torch::randn({V, C}) * 0.1).requires_grad_();
+  auto bias = (torch::randn({V}) * 0.1).requires_grad_();
+  auto targets = torch::randint(V, {N});
+  targets[5] = -100;
+  // The reference: the bf16 logits of autocast's linear, then cross-entropy in fp32.
+  auto logits = torch::nn::functional::linear(hidden.to(torch::kBFloat16),
+                                              weight.to(torch::kBFloat16), bias.to(torch::kBFloat16));
+  auto reference = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), targets);
+  auto expected = torch::autograd::grad({reference}, {hidden, weight, bias});
+  torch::Tensor fused;
+  {
+    AutocastGuard autocast(torch::Device(torch::kCPU), true);
+    fused = linear_cross_entropy(hidden, weight, bias, targets);
+  }
+  CHECK(fused.scalar_type() == torch::kFloat);
+  CHECK(std::abs(fused.item<double>() - reference.item<double>()) < 1e-4);
+  auto got = torch::autograd::grad({fused}, {hidden, weight, bias});
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO(i);
+    CHECK(got[i].scalar_type() == torch::kFloat);
+    CHECK(test::max_abs_diff(got[i], expected[i]) < 2e-2 * expected[i].abs().max().item<double>());
+  }
+}
+
 TEST_CASE("layers: linear cross-entropy stays exact when a target's probability underflows", "[layers]") {
   // Row 0's target logit is 200 below the largest: its softmax probability is 0 in float,
   // but its loss is about 200 and finite.
@@ -69,7 +99,7 @@ TEST_CASE("layers: linear cross-entropy stays exact when a target's probability 
   for (size_t i = 0; i < got.size(); ++i) CHECK(test::max_abs_diff(got[i], expected[i]) < 1e-4);
 }
 
-TEST_CASE("layers: fused attention equals softmax(q k^T / sqrt(hs) + mask) v", "[layers]") {
+TEST_CASE("layers: sdpa and eager attention equal softmax(q k^T / sqrt(hs) + mask) v", "[layers]") {
   torch::manual_seed(0);
   const int64_t B = 2, T = 9, C = 12, H = 3, hs = C / H;
   auto reference = [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -92,18 +122,21 @@ TEST_CASE("layers: fused attention equals softmax(q k^T / sqrt(hs) + mask) v", "
       auto gy = torch::randn({B, T, C});
       auto parts = qkv.split(C, 2);
       auto bias = mask.bias;
-      if (mask.causal)  // LibTorch 2.x leaves the causal mask to the kernel
+      if (mask.causal)  // the causal mask is left to the kernel
         bias = torch::zeros({T, T}).masked_fill(torch::ones({T, T}, torch::kBool).triu(1), -INFINITY);
       auto expected = reference(parts[0], parts[1], parts[2], bias);
       auto expected_grad = torch::autograd::grad({expected}, {qkv}, {gy})[0];
 
-      auto packed = attend_packed(qkv, H, mask, 0.0, true);
-      CHECK(test::max_abs_diff(packed, expected) < 1e-5);
-      CHECK(test::max_abs_diff(torch::autograd::grad({packed}, {qkv}, {gy})[0], expected_grad) < 1e-5);
+      for (auto impl : {AttentionImplementation::kSdpa, AttentionImplementation::kEager}) {
+        INFO((impl == AttentionImplementation::kSdpa ? "sdpa" : "eager"));
+        auto packed = attend_packed(qkv, H, mask, 0.0, true, impl);
+        CHECK(test::max_abs_diff(packed, expected) < 1e-5);
+        CHECK(test::max_abs_diff(torch::autograd::grad({packed}, {qkv}, {gy})[0], expected_grad) < 1e-5);
 
-      auto split = attend_split(parts[0], parts[1], parts[2], H, mask, 0.0, true);
-      CHECK(test::max_abs_diff(split, expected) < 1e-5);
-      CHECK(test::max_abs_diff(torch::autograd::grad({split}, {qkv}, {gy})[0], expected_grad) < 1e-5);
+        auto split = attend_split(parts[0], parts[1], parts[2], H, mask, 0.0, true, impl);
+        CHECK(test::max_abs_diff(split, expected) < 1e-5);
+        CHECK(test::max_abs_diff(torch::autograd::grad({split}, {qkv}, {gy})[0], expected_grad) < 1e-5);
+      }
     }
   }
 }
