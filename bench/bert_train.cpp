@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   const LMShape s = LMShape::parse(argc, argv);
   at::set_num_threads(static_cast<int>(s.threads));
   fmt::print("bert_train: {}\n", s.describe());
+  fmt::print("peer on torch {} ({})\n", peer_torch_version(), python_program());
   const std::string config = (source_dir() / "configs/pretrain/bert-sotu.yaml").string();
   try {
     TempDir data("bench-bert-train-data");

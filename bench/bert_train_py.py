@@ -2,7 +2,8 @@
 
 The model is BERT as Devlin et al. and Hugging Face's BertForPreTraining define it, without
 the next-sentence head: token, position and segment embeddings with LayerNorm (eps 1e-12);
-post-LN encoder layers (separate query/key/value projections, GELU feed-forward of 4D);
+post-LN encoder layers (separate query/key/value projections, attention through
+scaled_dot_product_attention as transformers' BertSdpaSelfAttention does, GELU feed-forward of 4D);
 the MLM head (dense, GELU, LayerNorm, a decoder tied to the word embeddings, plus a bias)
 run on the masked positions only. Dropout 0. Each step masks a fresh batch as BERT does
 (15% of the positions after the first, which holds [CLS]; of those 80% [MASK], 10% a random
@@ -10,11 +11,12 @@ token, 10% kept), then cross-entropy, backward and AdamW (lr 3e-4, default betas
 decay 0.01 on every parameter). Prints tokens/s (B*T over the step time) of the best step
 after 3 warm-up steps.
 Usage: bert_train_py.py V T L H D B threads steps"""
-import math, sys, time
+import sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
 V, T, L, H, D, B, threads, steps = (int(a) for a in (sys.argv[1:9] if len(sys.argv) > 8 else [4096, 128, 4, 4, 256, 16, 2, 15]))
 torch.set_num_threads(threads)
+print(f"torch {torch.__version__} (CUDA {torch.version.cuda})", flush=True)
 MASK, CLS = 4, 5  # any two ids; special ids only change which tokens get chosen
 
 class Layer(nn.Module):
@@ -27,8 +29,8 @@ class Layer(nn.Module):
         b, t, c = x.shape
         heads = lambda p: p(x).view(b, t, H, c // H).transpose(1, 2)
         q, k, v = heads(s.query), heads(s.key), heads(s.value)
-        att = ((q @ k.transpose(-2, -1)) / math.sqrt(c // H)).softmax(-1)
-        a = s.ln1(x + s.attn_out((att @ v).transpose(1, 2).reshape(b, t, c)))
+        y = F.scaled_dot_product_attention(q, k, v)  # transformers' default BERT attention (sdpa)
+        a = s.ln1(x + s.attn_out(y.transpose(1, 2).reshape(b, t, c)))
         return s.ln2(a + s.out(F.gelu(s.inter(a))))
 
 class Bert(nn.Module):

@@ -98,7 +98,7 @@ Result run_strata_rf(const std::string& strata, int64_t threads) {
 // The peer prints `result FIT_S PREDICT_S TEST_ACC`.
 Result run_peer_rf(int64_t threads) {
   const auto script = kSourceDir / "bench/classic_rf_py.py";
-  auto out = run_child(fmt::format("/usr/bin/python3 {} {}", shell_quote(script.string()), threads),
+  auto out = run_child(fmt::format("{} {} {}", python_program(), shell_quote(script.string()), threads),
                        "  peer | ");
   Result r;
   for (size_t at = out.find("result "); at != std::string::npos; at = out.find("result ", at + 1)) {
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   Result many = threads > 1 ? run_strata(xtr, ytr, xte, yte, int(threads)) : one;
 
   const auto script = fs::path(__FILE__).parent_path() / "classic_py.py";
-  const std::string cmd = fmt::format("/usr/bin/python3 {} {} {} {} {}", script.string(),
+  const std::string cmd = fmt::format("{} {} {} {} {} {}", python_program(), script.string(),
                                       dir.string(), n_train, n_test, xtr.size(1));
   Result peer;
   FILE* p = popen(cmd.c_str(), "r");

@@ -53,7 +53,7 @@ struct Args {
   bool loop = false;
   std::string strata;  // default: <this program's folder>/../strata
   std::string config;  // default: <source>/configs/cnn/fashion.yaml
-  std::string python = "/usr/bin/python3";
+  std::string python = strata::python_program();
   std::string peer;    // default: <source>/bench/cnn_fashion_py.py
 };
 
@@ -171,7 +171,8 @@ int main(int argc, char** argv) {
       peer = std::max(peer, run_peer(a));
       strata = std::max(strata, a.loop ? run_strata_loop(a) : run_strata_train(a));
     }
-    fmt::print("peer (Python PyTorch {}):   {:.0f} images/s\n", "eager", peer);
+    fmt::print("peer (Python PyTorch {} eager, {}):   {:.0f} images/s\n", strata::bench::peer_torch_version(a.python),
+               a.python, peer);
     fmt::print("strata ({}): {:.0f} images/s\n", a.loop ? "loop" : "train", strata);
     fmt::print("ratio strata/peer: {:.2f}\n", strata / peer);
   } catch (const std::exception& e) {

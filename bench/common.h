@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <torch/torch.h>
 
+#include "core/python.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,10 +32,7 @@ inline fs::path source_dir() { return fs::path(__FILE__).parent_path().parent_pa
 inline std::string strata_program() {
   return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "strata").string();
 }
-inline std::string python_program() {
-  const char* python = std::getenv("STRATA_PYTHON");
-  return python ? python : "/usr/bin/python3";
-}
+using strata::python_program;  // core/python.h: $STRATA_PYTHON, else the build's .venv
 
 inline std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -102,8 +101,11 @@ inline std::vector<nlohmann::json> metrics_rows(const std::string& out_dir,
 }
 
 // The best of a few n^3 float matmuls on the current intra-op threads, in GFLOP/s.
-inline double matmul_peak_gflops(int64_t n = 1024) {
-  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+// An n^3 matrix product in `dtype` (bf16 runs use the CPU's bf16 kernels: AMX or
+// AVX512-BF16 where lscpu shows them), best of 8, in GFLOP/s.
+inline double matmul_peak_gflops(int64_t n = 1024, torch::ScalarType dtype = torch::kFloat) {
+  auto a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
+  auto c = torch::empty({n, n}, a.options());
   double best = 1e9;
   for (int i = 0; i < 8; ++i) {
     auto t0 = Clock::now();
@@ -127,6 +129,20 @@ inline double strata_train_best(const std::string& config, const std::vector<std
     if (row["step"].get<int64_t>() > warmup) best = std::max(best, row[field].get<double>());
   }
   return best;
+}
+
+// The torch wheel the peers run on, as `torch.__version__ (CUDA torch.version.cuda)`.
+inline std::string peer_torch_version(const std::string& python = python_program()) {
+  FILE* p = popen((shell_quote(python) +
+                   " -c 'import torch; print(torch.__version__, \"(CUDA\", torch.version.cuda, "
+                   "end=\")\")' 2>/dev/null")
+                      .c_str(),
+                  "r");
+  if (!p) return "unknown";
+  char line[256] = {0};
+  std::string out = std::fgets(line, sizeof line, p) ? line : "unknown";
+  pclose(p);
+  return out;
 }
 
 // A language-model training benchmark's shape and length (its command-line arguments).
@@ -168,12 +184,13 @@ struct LMShape {
             "trainer.log_every=1", "trainer.eval_every=1000000", "trainer.keep_last=1"};
   }
 
-  // A Python peer's tokens/s from its line "py tokens/s N" (it takes the same arguments).
-  double run_peer(const std::string& script) const {
+  // A Python peer's tokens/s from its line "py tokens/s N" (it takes the same arguments,
+  // then `extra`). The peer's first line names the torch it ran on (torch_version()).
+  double run_peer(const std::string& script, const std::string& extra = "") const {
     const std::string out = run_child(
-        fmt::format("{} {} {} {} {} {} {} {} {} {}", shell_quote(python_program()),
+        fmt::format("{} {} {} {} {} {} {} {} {} {} {}", shell_quote(python_program()),
                     shell_quote((source_dir() / script).string()), V, T, L, H, D, B, threads,
-                    steps),
+                    steps, extra),
         "  peer | ");
     return find_number(out, "py tokens/s ");
   }

@@ -201,6 +201,7 @@ int main(int argc, char** argv) {
     const std::string mc = dir.path() + "/bench_mc.yaml", gen = dir.path() + "/bench_gen.yaml";
     fmt::print("bench_eval: {} documents per task, batch {}, {} threads, model {}\n", docs, batch,
                threads, ckpt);
+    fmt::print("peer on torch {} ({})\n", peer_torch_version(), python_program());
 
     fmt::print("\nmultiple choice, 5 shots first_n, {} requests ({} documents x 4 choices)\n",
                4 * docs, docs);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/data/fashion_mnist.h"
+#include "core/python.h"
 #include "core/run.h"
 #include "models/classic/hog.h"
 
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
   const std::string sample_file = fmt::format("/tmp/strata_bench_features_{}.f64", getpid());
   // The peer script sits beside this file (CMake compiles it by its absolute path).
   const auto script = std::filesystem::path(__FILE__).parent_path() / "features_py.py";
-  double peer = run_peer(fmt::format("/usr/bin/python3 {} {} {} {}", script.string(), limit,
+  double peer = run_peer(fmt::format("{} {} {} {} {}", python_program(), script.string(), limit,
                                      stride, sample_file));
   std::ifstream in(sample_file, std::ios::binary);
   auto ours = features.index_select(0, torch::arange(0, N, stride)).to(torch::kDouble);
