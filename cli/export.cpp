@@ -3,13 +3,13 @@
 //
 // CKPT is a Strata checkpoint or run directory, loaded and checked as every command that
 // takes a checkpoint loads it (models::load_network), or a Hugging Face GPT-2 / BERT
-// directory (finetune::is_hf_dir, finetune::read_hf).
+// directory (models::is_hf_dir, models::read_hf).
 //   --format strata  DIR/model.safetensors (the parameters, no optimizer state),
 //                    config.yaml (the checkpoint's own; for a Hugging Face directory, its
 //                    model section), state.json (naming the source) and tokenizer.model
 //                    when the checkpoint has one: a checkpoint directory that every command
 //                    taking one reads.
-//   --format hf      Hugging Face's config.json + model.safetensors (finetune::write_hf),
+//   --format hf      Hugging Face's config.json + model.safetensors (models::write_hf),
 //                    and tokenizer.model when the checkpoint has one.
 // A DIR that exists and is not empty is refused unless --overwrite; then files of the same
 // names are replaced, and the other format's config file (config.yaml and state.json, or
@@ -32,7 +32,7 @@
 #include "core/trainer.h"
 #include "experiments/finetune.h"
 #include "finetune/classifier.h"
-#include "finetune/hf.h"
+#include "models/hf.h"
 #include "finetune/lora.h"
 #include "models/load.h"
 
@@ -84,9 +84,9 @@ bool is_finetuned(const std::string& path) {
 
 Source load_source(const std::string& path) {
   Source s;
-  if (finetune::is_hf_dir(path)) {
-    const auto hf = finetune::read_hf(path);
-    s.network = finetune::make_network(hf);
+  if (models::is_hf_dir(path)) {
+    const auto hf = models::read_hf(path);
+    s.network = models::make_network(hf);
     s.config_yaml = as_model_section(hf.model_yaml);
     s.dir = path;
     std::error_code ec;
@@ -171,7 +171,7 @@ void run_export(const ExportArgs& a) {
       log::info("--format hf writes the fine-tuned base as a language model; the classification "
                 "head is not part of it (use --format strata to keep it)");
     }
-    finetune::write_hf(*source.lm, a.out, source.tokenizer_path);
+    models::write_hf(*source.lm, a.out, source.tokenizer_path);
     remove_files(a.out, {"config.yaml", "state.json"});
   } else {
     write_strata(source, a.out);

@@ -10,7 +10,7 @@
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/log.h"
-#include "finetune/hf.h"
+#include "models/hf.h"
 #include "models/registry.h"
 
 namespace fs = std::filesystem;
@@ -50,9 +50,9 @@ PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& m
                          uint64_t seed) {
   PretrainedBase out;
   if (!fs::exists(o.from)) throw InputError(fmt::format("init.from: '{}' does not exist", o.from));
-  if (is_hf_dir(o.from)) {
+  if (models::is_hf_dir(o.from)) {
     // A Hugging Face GPT-2 or BERT directory: its config.json gives the architecture.
-    HFCheckpoint hf = read_hf(o.from);
+    models::HFCheckpoint hf = models::read_hf(o.from);
     out.checkpoint_dir = o.from;
     auto doc = config::Document::parse(hf.model_yaml, o.from + "/config.json", model_overrides);
     auto section = doc.root();

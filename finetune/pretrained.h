@@ -4,7 +4,7 @@
 //
 //   init:
 //     from: runs/gpt-sotu        # a Strata checkpoint or run directory, or a Hugging Face
-//                                # GPT-2 / BERT directory (finetune/hf.h)
+//                                # GPT-2 / BERT directory (models/hf.h)
 //     tokenizer: m.model         # a SentencePiece model to use instead of the checkpoint's
 //     pretrained: true           # false: the same architecture and tokenizer, fresh weights
 //     ignore: ["transformer.wpe.*"]   # name patterns allowed to be missing, unexpected or

@@ -8,11 +8,13 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/trainer.h"
+#include "models/hf.h"
 #include "models/registry.h"
 
 namespace strata::models {
 
 LoadedNetwork load_network(const std::string& path, const torch::Device& device) {
+  if (is_hf_dir(path)) return load_hf(path, device);
   LoadedNetwork out;
   out.checkpoint_dir = resolve_checkpoint(path);
   const std::string config_path = out.checkpoint_dir + "/config.yaml";

@@ -5,7 +5,7 @@
 // embeddings tied, dropout, optional bias, GPT-2 initialisation (normal 0.02; the residual
 // projections c_proj scaled by 1/sqrt(2 n_layer)). The GELU is the exact (erf) one unless
 // `activation: gelu_new` asks for the tanh approximation GPT-2 was trained with: Hugging
-// Face's GPT-2 checkpoints import with it (finetune/hf.h).
+// Face's GPT-2 checkpoints import with it (models/hf.h).
 //
 // Shape letters: B batch, T time (tokens), C n_embd, H n_head, hs = C / H, V vocab_size.
 //

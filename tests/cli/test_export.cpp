@@ -1,5 +1,5 @@
 // `strata export`: a checkpoint written as Strata's files loads back through
-// models::load_network, and as Hugging Face's through finetune::load_hf, each giving the
+// models::load_network, and as Hugging Face's through models::load_hf, each giving the
 // checkpoint's logits; a Hugging Face directory exports to Strata's files; a DIR that is
 // not empty is refused in one line unless --overwrite.
 
@@ -15,7 +15,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/trainer.h"
-#include "finetune/hf.h"
+#include "models/hf.h"
 #include "models/load.h"
 #include "models/registry.h"
 #include "tests/support/process.h"
@@ -60,8 +60,8 @@ TEST_CASE("export: Strata's files and Hugging Face's, each loading back to the s
   auto hf = run_strata({"export", dir.file("run"), "--format", "hf", "--out", dir.file("hf")});
   INFO(hf.output);
   REQUIRE(hf.status == 0);
-  CHECK(finetune::is_hf_dir(dir.file("hf")));
-  CHECK(logits_of(*finetune::load_hf(dir.file("hf"), torch::kCPU).network, ids).equal(expected));
+  CHECK(models::is_hf_dir(dir.file("hf")));
+  CHECK(logits_of(*models::load_hf(dir.file("hf"), torch::kCPU).network, ids).equal(expected));
 
   auto st = run_strata({"export", ckpt, "--out", dir.file("strata")});  // --format strata
   INFO(st.output);
@@ -87,6 +87,6 @@ TEST_CASE("export: Strata's files and Hugging Face's, each loading back to the s
       run_strata({"export", ckpt, "--format", "hf", "--out", dir.file("strata"), "--overwrite"});
   INFO(overwritten.output);
   CHECK(overwritten.status == 0);
-  CHECK(finetune::is_hf_dir(dir.file("strata")));  // config.yaml and state.json gone
+  CHECK(models::is_hf_dir(dir.file("strata")));  // config.yaml and state.json gone
   CHECK(run_strata({"export", ckpt, "--format", "onnx", "--out", dir.file("x")}).status == 2);
 }

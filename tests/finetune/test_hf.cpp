@@ -19,7 +19,7 @@
 #include "core/errors.h"
 #include "core/python.h"
 #include "core/safetensors.h"
-#include "finetune/hf.h"
+#include "models/hf.h"
 #include "models/bert/bert.h"
 #include "models/gpt/gpt.h"
 #include "tests/support/process.h"
@@ -92,8 +92,8 @@ TEST_CASE("hf: write_hf's files read by an independent GPT-2 and BERT give Strat
   const auto segment =
       torch::cat({torch::zeros({2, 8}, torch::kInt64), torch::ones({2, 8}, torch::kInt64)}, 1);
 
-  finetune::write_hf(*gpt, dir.file("gpt"), "");
-  finetune::write_hf(*bert, dir.file("bert"), "");
+  models::write_hf(*gpt, dir.file("gpt"), "");
+  models::write_hf(*bert, dir.file("bert"), "");
   write_safetensors(dir.file("gpt/inputs.safetensors"), {{"ids", ids}});
   write_safetensors(dir.file("bert/inputs.safetensors"),
                     {{"ids", ids}, {"token_type_ids", segment}});
@@ -126,8 +126,8 @@ TEST_CASE("hf: write_hf's files read by an independent GPT-2 and BERT give Strat
   for (auto* model : std::vector<torch::nn::Module*>{gpt.get(), bert.get()}) {
     const std::string sub = model == gpt.get() ? "gpt" : "bert";
     INFO(sub);
-    CHECK(finetune::is_hf_dir(dir.file(sub)));
-    const auto hf = finetune::read_hf(dir.file(sub));
+    CHECK(models::is_hf_dir(dir.file(sub)));
+    const auto hf = models::read_hf(dir.file(sub));
     CHECK(hf.model_type == sub);
     const auto params = model->named_parameters();
     CHECK(hf.tensors.size() == params.size());
@@ -150,17 +150,17 @@ TEST_CASE(
   for (const std::string name : {"gpt2", "gpt2-bare", "bert"}) {
     INFO(name);
     const auto expected = read_safetensors(dir.file(name + "-expected.safetensors"));
-    CHECK(finetune::is_hf_dir(dir.file(name)));
-    const auto loaded = finetune::load_hf(dir.file(name), torch::kCPU);
+    CHECK(models::is_hf_dir(dir.file(name)));
+    const auto loaded = models::load_hf(dir.file(name), torch::kCPU);
     CHECK(loaded.type == (name == "bert" ? "bert" : "gpt"));
     const auto segment = name == "bert" ? expected.get("token_type_ids") : torch::Tensor();
     CHECK(max_abs_diff(logits_of(*loaded.network, expected.get("ids"), segment),
                        expected.get("logits")) < 1e-4);
   }
-  const auto gpt2 = finetune::read_hf(dir.file("gpt2"));
+  const auto gpt2 = models::read_hf(dir.file("gpt2"));
   CHECK(gpt2.model_yaml.find("activation: gelu_new\n") != std::string::npos);
   CHECK(gpt2.model_yaml.find("vocab_size: 101\n") != std::string::npos);
-  const auto bare = finetune::read_hf(dir.file("gpt2-bare"));
+  const auto bare = models::read_hf(dir.file("gpt2-bare"));
   CHECK(bare.model_yaml.find("activation: gelu\n") != std::string::npos);
   CHECK(bare.model_yaml.find("layer_norm_eps: 1e-06\n") != std::string::npos);
   CHECK(bare.tensors.front().first == "transformer.wte.weight");
@@ -171,20 +171,20 @@ TEST_CASE("hf: missing, misshapen and foreign tensors and bad config keys are re
   torch::manual_seed(0);
   TempDir dir("hf-refuse");
   models::GPT gpt(models::gpt_size("debug").activation("gelu_new"));
-  finetune::write_hf(*gpt, dir.path, "");
+  models::write_hf(*gpt, dir.path, "");
   const auto tensors = read_safetensors(dir.file("model.safetensors")).tensors;
   const auto config = json::parse(strata::testing::read_text(dir.file("config.json")));
   auto with_tensors = [&](const std::function<void(NamedTensors&)>& edit) {
     auto edited = tensors;
     edit(edited);
     write_safetensors(dir.file("model.safetensors"), edited);
-    return error_of([&] { finetune::read_hf(dir.path); });
+    return error_of([&] { models::read_hf(dir.path); });
   };
   auto with_config = [&](const std::function<void(json&)>& edit) {
     auto edited = config;
     edit(edited);
     std::ofstream(dir.file("config.json")) << edited.dump();
-    return error_of([&] { finetune::read_hf(dir.path); });
+    return error_of([&] { models::read_hf(dir.path); });
   };
   auto has = [](const std::string& error, std::initializer_list<const char*> parts) {
     INFO(error);
@@ -211,7 +211,7 @@ TEST_CASE("hf: missing, misshapen and foreign tensors and bad config keys are re
           [](NamedTensors& t) { t.emplace_back("transformer.h.0.attn.rotary", torch::ones({4})); }),
       {"model.safetensors", "'transformer.h.0.attn.rotary' is not part of a GPT-2"});
   write_safetensors(dir.file("model.safetensors"), tensors);
-  CHECK(error_of([&] { finetune::read_hf(dir.path); }).empty());
+  CHECK(error_of([&] { models::read_hf(dir.path); }).empty());
 
   has(with_config([](json& c) { c["model_type"] = "llama"; }),
       {"config.json", "'model_type'", "llama"});
@@ -223,13 +223,84 @@ TEST_CASE("hf: missing, misshapen and foreign tensors and bad config keys are re
       {"model.safetensors", "'transformer.wte.weight' has shape [256, 64]", "[256, 48]"});
 
   models::Bert bert(models::bert_size("debug"));
-  finetune::write_hf(*bert, dir.file("bert"), "");
+  models::write_hf(*bert, dir.file("bert"), "");
   auto bert_config = json::parse(strata::testing::read_text(dir.file("bert/config.json")));
   bert_config["intermediate_size"] = 100;
   std::ofstream(dir.file("bert/config.json")) << bert_config.dump();
-  has(error_of([&] { finetune::read_hf(dir.file("bert")); }),
+  has(error_of([&] { models::read_hf(dir.file("bert")); }),
       {"config.json", "'intermediate_size'"});
 
   models::GPT no_bias(models::gpt_size("debug").bias(false));
-  has(error_of([&] { finetune::write_hf(*no_bias, dir.file("no-bias"), ""); }), {"bias: false"});
+  has(error_of([&] { models::write_hf(*no_bias, dir.file("no-bias"), ""); }), {"bias: false"});
+}
+
+// ---------------------------------------------------------------------------------------
+// The real tools as judges: transformers from .venv (tests/finetune/hf_transformers.py).
+
+namespace {
+
+void run_transformers(const std::string& args, const std::string& log) {
+  const std::string cmd = python_program() + " " + strata::testing::source_dir() +
+                          "/tests/finetune/hf_transformers.py " + args + " > " + log + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0)
+    FAIL("hf_transformers.py " << args << " failed (" << rc << "):\n"
+                               << strata::testing::read_text(log));
+}
+
+}  // namespace
+
+TEST_CASE("hf: transformers loads Strata's GPT-2 and BERT exports and gives Strata's logits",
+          "[finetune][hf][transformers]") {
+  torch::manual_seed(5);
+  TempDir dir("hf-transformers-load");
+  models::GPT gpt(models::gpt_size("debug").activation("gelu_new"));
+  models::Bert bert(models::bert_size("debug").dropout(0.0));
+  randomise(*gpt);
+  randomise(*bert);
+  gpt->eval();
+  bert->eval();
+  const auto ids = torch::randint(256, {2, 16}, torch::kInt64);
+  const auto segment =
+      torch::cat({torch::zeros({2, 8}, torch::kInt64), torch::ones({2, 8}, torch::kInt64)}, 1);
+  models::write_hf(*gpt, dir.file("gpt"), "");
+  models::write_hf(*bert, dir.file("bert"), "");
+  write_safetensors(dir.file("gpt/inputs.safetensors"), {{"ids", ids}});
+  write_safetensors(dir.file("bert/inputs.safetensors"),
+                    {{"ids", ids}, {"token_type_ids", segment}});
+  run_transformers("logits " + dir.file("gpt") + " " + dir.file("bert"), dir.file("python.log"));
+
+  const auto gpt_out = read_safetensors(dir.file("gpt/transformers.safetensors"));
+  CHECK(max_abs_diff(logits_of(*gpt, ids), gpt_out.get("logits")) < 1e-4);
+  const auto bert_out = read_safetensors(dir.file("bert/transformers.safetensors"));
+  CHECK(max_abs_diff(logits_of(*bert, ids, segment), bert_out.get("logits")) < 1e-4);
+  torch::NoGradGuard no_grad;
+  CHECK(max_abs_diff(bert->hidden_states(ids, segment), bert_out.get("hidden")) < 1e-4);
+}
+
+TEST_CASE("hf: models transformers made and saved (sharded, bf16, f16 too) load in Strata with "
+          "its logits",
+          "[finetune][hf][transformers]") {
+  TempDir dir("hf-transformers-make");
+  run_transformers("make " + dir.path, dir.file("python.log"));
+  for (const std::string name : {"gpt2", "bert", "gpt2-sharded", "gpt2-bf16", "bert-f16"}) {
+    INFO(name);
+    const bool is_bert = name.rfind("bert", 0) == 0;
+    const auto expected = read_safetensors(dir.file(name + "-expected.safetensors"));
+    // The path `strata eval --model DIR` and init.from take.
+    const auto loaded = models::load_network(dir.file(name), torch::kCPU);
+    CHECK(loaded.type == (is_bert ? "bert" : "gpt"));
+    const auto segment = is_bert ? expected.get("token_type_ids") : torch::Tensor();
+    CHECK(max_abs_diff(logits_of(*loaded.network, expected.get("ids"), segment),
+                       expected.get("logits")) < 1e-4);
+  }
+  CHECK(std::filesystem::exists(dir.file("gpt2-sharded/model.safetensors.index.json")));
+  CHECK(read_safetensors(dir.file("gpt2-bf16/model.safetensors")).get("transformer.wte.weight").scalar_type() ==
+        torch::kBFloat16);
+
+  // A shard the index names but that is missing: refused, naming the index and the shard.
+  std::filesystem::remove(dir.file("gpt2-sharded/model-00003-of-00008.safetensors"));
+  const auto error = error_of([&] { models::load_network(dir.file("gpt2-sharded"), torch::kCPU); });
+  CHECK(error.find("model.safetensors.index.json") != std::string::npos);
+  CHECK(error.find("model-00003-of-00008.safetensors") != std::string::npos);
 }

@@ -28,7 +28,11 @@
 //
 // A missing or misshapen tensor, a tensor neither family has, a missing or malformed
 // config key, an unknown model_type or activation: an InputError naming the file and the
-// tensor or key. Tensors keep the file's dtype (load_model_tensors converts on copy).
+// tensor or key. Tensors keep the file's dtype (float32, bfloat16 or float16;
+// load_model_tensors converts on copy). A sharded checkpoint (save_pretrained with
+// max_shard_size: model.safetensors.index.json and its weight_map's shards) reads as one;
+// a shard that is missing, a tensor missing from its shard or in two shards is an
+// InputError naming the index.
 
 #include <memory>
 #include <string>
@@ -37,7 +41,7 @@
 #include "core/safetensors.h"
 #include "models/load.h"
 
-namespace strata::finetune {
+namespace strata::models {
 
 // A Hugging Face GPT-2 or BERT directory read into Strata's names and layouts.
 struct HFCheckpoint {
@@ -49,8 +53,8 @@ struct HFCheckpoint {
   std::string dir;
 };
 
-// True when `dir` holds config.json and model.safetensors and no config.yaml (a Strata
-// checkpoint directory has config.yaml).
+// True when `dir` holds config.json and model.safetensors, or the shards' index
+// model.safetensors.index.json, and no config.yaml (a Strata checkpoint has config.yaml).
 bool is_hf_dir(const std::string& dir);
 
 HFCheckpoint read_hf(const std::string& dir);
@@ -73,4 +77,4 @@ models::LoadedNetwork load_hf(const std::string& dir, const torch::Device& devic
 // Any other model is an InputError.
 void write_hf(Network& model, const std::string& out_dir, const std::string& tokenizer_path);
 
-}  // namespace strata::finetune
+}  // namespace strata::models

@@ -1,5 +1,6 @@
-#include "finetune/hf.h"
+#include "models/hf.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -25,7 +26,7 @@
 #include "models/gpt/gpt.h"
 #include "models/registry.h"
 
-namespace strata::finetune {
+namespace strata::models {
 namespace {
 
 namespace fs = std::filesystem;
@@ -277,13 +278,55 @@ std::string bert_yaml(const models::BertOptions& o) {
 // ---------------------------------------------------------------------------------------
 // Reading model.safetensors through a name table
 
+constexpr const char* kIndexFile = "model.safetensors.index.json";
+
+// The tensors of a checkpoint directory: model.safetensors, or the shards that
+// model.safetensors.index.json's weight_map names (save_pretrained's max_shard_size). Each
+// tensor named in the index must be in its shard, and no tensor may be in two shards.
 class HFTensors {
  public:
-  explicit HFTensors(const std::string& path) : file_(read_safetensors(path)) {
-    for (const auto& [name, t] : file_.tensors) by_name_[name] = t;
+  explicit HFTensors(const fs::path& dir) {
+    std::error_code ec;
+    if (fs::exists(dir / "model.safetensors", ec)) {
+      path_ = (dir / "model.safetensors").string();
+      add(read_safetensors(path_));
+      return;
+    }
+    path_ = (dir / kIndexFile).string();
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) throw InputError(fmt::format("{}: cannot be read", path_));
+    std::stringstream text;
+    text << in.rdbuf();
+    const json index = parse_json_input(text.str(), path_, "a JSON file");
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
+      throw InputError(fmt::format("{}: no 'weight_map' object", path_));
+    }
+    std::map<std::string, std::string> shard_of;  // tensor -> shard file name
+    for (const auto& [name, shard] : index["weight_map"].items()) {
+      if (!shard.is_string() || shard.get<std::string>().find('/') != std::string::npos) {
+        throw InputError(fmt::format("{}: weight_map['{}'] must name a file in the directory",
+                                     path_, name));
+      }
+      shard_of[name] = shard.get<std::string>();
+    }
+    std::set<std::string> shards;
+    for (const auto& [name, shard] : shard_of) shards.insert(shard);
+    for (const auto& shard : shards) {
+      const fs::path shard_path = dir / shard;
+      if (!fs::exists(shard_path, ec)) {
+        throw InputError(fmt::format("{}: names shard '{}', which is missing", path_, shard));
+      }
+      add(read_safetensors(shard_path.string()));
+    }
+    for (const auto& [name, shard] : shard_of) {
+      if (!has(name)) {
+        throw InputError(fmt::format("{}: tensor '{}' is not in its shard '{}'", path_, name, shard));
+      }
+    }
   }
 
-  const std::string& path() const { return file_.path; }
+  // The file that names the tensors: model.safetensors or the index.
+  const std::string& path() const { return path_; }
   bool has(const std::string& name) const { return by_name_.count(name) > 0; }
 
   // The tensor named `name` (or else its first present alternative), shape checked,
@@ -302,10 +345,10 @@ class HFTensors {
     return t;
   }
 
-  // Tensors not taken, in file order.
+  // Tensors not taken, in file order (shard by shard).
   std::vector<std::string> rest() const {
     std::vector<std::string> out;
-    for (const auto& [name, t] : file_.tensors)
+    for (const auto& name : order_)
       if (!used_.count(name)) out.push_back(name);
     return out;
   }
@@ -324,7 +367,17 @@ class HFTensors {
   }
 
  private:
-  SafetensorsFile file_;
+  void add(const SafetensorsFile& file) {
+    for (const auto& [name, t] : file.tensors) {
+      if (!by_name_.emplace(name, t).second) {
+        throw InputError(fmt::format("{}: tensor '{}' is in two shards", path_, name));
+      }
+      order_.push_back(name);
+    }
+  }
+
+  std::string path_;
+  std::vector<std::string> order_;
   std::map<std::string, torch::Tensor> by_name_;
   std::set<std::string> used_;
 };
@@ -392,8 +445,18 @@ HFCheckpoint read_bert(const ConfigJson& config, HFTensors& file) {
   HFCheckpoint out;
   out.model_type = "bert";
   out.model_yaml = bert_yaml(o);
+  // BertForMaskedLM's files have no pooler (BertForPreTraining's do). Its absence changes
+  // no hidden state or MLM logit; the pooler then starts as transformers initialises a
+  // missing one (weight ~ N(0, initializer_range), bias 0), from a fixed seed, and a
+  // classifier fine-tune trains it, as BertForSequenceClassification.from_pretrained does.
+  auto names = bert_names(o);
+  const bool has_pooler =
+      file.has("bert.pooler.dense.weight") || file.has("bert.pooler.dense.bias");
+  if (!has_pooler) {
+    std::erase_if(names, [](const TensorName& row) { return starts_with(row.hf, "bert.pooler."); });
+  }
   try {
-    out.tensors = take_all(file, bert_names(o), [](const std::string& name) {
+    out.tensors = take_all(file, names, [](const std::string& name) {
       std::vector<std::string> alternatives;
       if (ends_with(name, "LayerNorm.weight"))
         alternatives.push_back(name.substr(0, name.size() - 6) + "gamma");
@@ -426,6 +489,15 @@ HFCheckpoint read_bert(const ConfigJson& config, HFTensors& file) {
     return name == "bert.embeddings.position_ids" || name == "bert.embeddings.token_type_ids" ||
            starts_with(name, "cls.seq_relationship.");
   });
+  if (!has_pooler) {
+    const double range = config.positive("initializer_range", 0.02);
+    auto generator = at::detail::createCPUGenerator(/*seed_in=*/0);
+    const int64_t C = o.n_embd();
+    out.tensors.emplace_back("bert.pooler.dense.weight",
+                             torch::empty({C, C}).normal_(0.0, range, generator));
+    out.tensors.emplace_back("bert.pooler.dense.bias", torch::zeros({C}));
+    log::info("{}: no bert.pooler (a BertForMaskedLM file); the pooler starts fresh", file.path());
+  }
   return out;
 }
 
@@ -508,17 +580,21 @@ bool is_hf_dir(const std::string& dir) {
   std::error_code ec;
   const fs::path d(dir);
   return fs::is_regular_file(d / "config.json", ec) &&
-         fs::is_regular_file(d / "model.safetensors", ec) && !fs::exists(d / "config.yaml", ec);
+         (fs::is_regular_file(d / "model.safetensors", ec) ||
+          fs::is_regular_file(d / kIndexFile, ec)) &&
+         !fs::exists(d / "config.yaml", ec);
 }
 
 HFCheckpoint read_hf(const std::string& dir) {
   const fs::path d(dir);
   std::error_code ec;
   if (!fs::is_directory(d, ec)) throw InputError(fmt::format("{}: no such directory", dir));
-  for (const char* name : {"config.json", "model.safetensors"}) {
-    if (!fs::exists(d / name, ec)) {
-      throw InputError(fmt::format("{}: not a Hugging Face checkpoint (no {})", dir, name));
-    }
+  if (!fs::exists(d / "config.json", ec)) {
+    throw InputError(fmt::format("{}: not a Hugging Face checkpoint (no config.json)", dir));
+  }
+  if (!fs::exists(d / "model.safetensors", ec) && !fs::exists(d / kIndexFile, ec)) {
+    throw InputError(fmt::format(
+        "{}: not a Hugging Face checkpoint (no model.safetensors nor {})", dir, kIndexFile));
   }
   ConfigJson config((d / "config.json").string());
   if (!config.has("model_type")) config.fail("model_type", "is missing");
@@ -526,7 +602,7 @@ HFCheckpoint read_hf(const std::string& dir) {
   if (model_type != "gpt2" && model_type != "bert") {
     config.fail("model_type", fmt::format("is '{}'; Strata reads gpt2 and bert", model_type));
   }
-  HFTensors file((d / "model.safetensors").string());
+  HFTensors file(d);
   HFCheckpoint out = model_type == "gpt2" ? read_gpt2(config, file) : read_bert(config, file);
   out.dir = dir;
   return out;
@@ -539,7 +615,7 @@ std::shared_ptr<Network> make_network(const HFCheckpoint& hf) {
   std::string type;
   section.required("type", type);
   auto network = models::networks().make(type, section.where("type"), section);
-  load_model_tensors(*network, hf.tensors, hf.dir + "/model.safetensors");
+  load_model_tensors(*network, hf.tensors, hf.dir);
   return network;
 }
 
@@ -585,4 +661,4 @@ void write_hf(Network& model, const std::string& out_dir, const std::string& tok
   if (!tokenizer_path.empty()) write_file_atomic((out / "tokenizer.model").string(), tokenizer);
 }
 
-}  // namespace strata::finetune
+}  // namespace strata::models
