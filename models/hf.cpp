@@ -21,6 +21,7 @@
 #include "core/errors.h"
 #include "core/json_input.h"
 #include "core/log.h"
+#include "core/tokenizer_hf.h"
 #include "core/trainer.h"
 #include "models/bert/bert.h"
 #include "models/gpt/gpt.h"
@@ -651,14 +652,29 @@ void write_hf(Network& model, const std::string& out_dir, const std::string& tok
   } else {
     throw InputError("only gpt and bert models have a Hugging Face layout");
   }
-  std::string tokenizer;
-  if (!tokenizer_path.empty()) tokenizer = read_file(tokenizer_path);  // before writing anything
+  // The tokenizer's files are made before anything is written: tokenizer.model as it is,
+  // and for a BPE model the tokenizer.json and tokenizer_config.json that transformers'
+  // AutoTokenizer loads (core/tokenizer_hf.h).
+  std::string tokenizer, tokenizer_json, tokenizer_config;
+  if (!tokenizer_path.empty()) {
+    tokenizer = read_file(tokenizer_path);
+    try {
+      tokenizer_json = hf_tokenizer_json(tokenizer_path);
+      tokenizer_config = hf_tokenizer_config_json(tokenizer_path, model.context_length());
+    } catch (const InputError& e) {
+      log::warn("{}; no tokenizer.json written", e.what());
+    }
+  }
 
   const fs::path out(out_dir);
   fs::create_directories(out);
   write_safetensors_atomic((out / "model.safetensors").string(), tensors, {{"format", "pt"}});
   write_file_atomic((out / "config.json").string(), config.dump(2) + "\n");
   if (!tokenizer_path.empty()) write_file_atomic((out / "tokenizer.model").string(), tokenizer);
+  if (!tokenizer_json.empty()) {
+    write_file_atomic((out / "tokenizer.json").string(), tokenizer_json);
+    write_file_atomic((out / "tokenizer_config.json").string(), tokenizer_config);
+  }
 }
 
 }  // namespace strata::models

@@ -70,7 +70,9 @@ models::LoadedNetwork load_hf(const std::string& dir, const torch::Device& devic
 
 // Writes config.json (+ model.safetensors) in Hugging Face's layout for a Strata GPT
 // (GPT2LMHeadModel) or BERT (BertForMaskedLM / BertForPreTraining naming), and copies
-// `tokenizer_path` (a SentencePiece model) beside them as tokenizer.model when not empty.
+// `tokenizer_path` (a SentencePiece model) beside them as tokenizer.model when not empty,
+// with tokenizer.json and tokenizer_config.json for transformers' AutoTokenizer when it is
+// a BPE model (core/tokenizer_hf.h; otherwise a warning says none was written).
 // Creates out_dir as needed and replaces files of those names; each is written to a
 // temporary name and renamed into place. The tied tensors (lm_head.weight,
 // cls.predictions.decoder.*) are left out, as Hugging Face's own save_pretrained does.

@@ -8,12 +8,19 @@
 
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/checkpoint.h"
 #include "core/config.h"
+#include "core/python.h"
 #include "core/trainer.h"
 #include "models/hf.h"
 #include "models/load.h"
@@ -89,4 +96,40 @@ TEST_CASE("export: Strata's files and Hugging Face's, each loading back to the s
   CHECK(overwritten.status == 0);
   CHECK(models::is_hf_dir(dir.file("strata")));  // config.yaml and state.json gone
   CHECK(run_strata({"export", ckpt, "--format", "onnx", "--out", dir.file("x")}).status == 2);
+}
+
+TEST_CASE("export --format hf: a pre-trained GPT with its tokenizer, loaded by transformers' "
+          "AutoTokenizer, gives `strata tokenizer encode`'s ids",
+          "[cli][export][hf][transformers]") {
+  strata::testing::TempDir dir("export-tokenizer");
+  auto run = run_strata({"train", "tests/assets/gpt-tiny.yaml", "out_dir=" + dir.file("run"),
+                         "trainer.max_steps=2", "trainer.eval_every=2"});
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  auto hf = run_strata({"export", dir.file("run"), "--format", "hf", "--out", dir.file("hf")});
+  INFO(hf.output);
+  REQUIRE(hf.status == 0);
+  for (const char* f : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json"}) {
+    CHECK(fs::exists(dir.file(std::string("hf/") + f)));
+  }
+  // Each document of the test file through `strata tokenizer encode --text`.
+  nlohmann::json expected = nlohmann::json::array();
+  std::ifstream docs(strata::testing::source_dir() + "/tests/assets/tokenizer/documents.jsonl");
+  for (std::string line; std::getline(docs, line);) {
+    const auto text = nlohmann::json::parse(line)["text"].get<std::string>();
+    auto enc = run_strata({"tokenizer", "encode", "--model", dir.file("hf/tokenizer.model"),
+                           "--text", text, "--threads", "1"});
+    REQUIRE(enc.status == 0);
+    std::vector<int> ids;
+    std::istringstream in(enc.output);
+    for (int id; in >> id;) ids.push_back(id);
+    expected.push_back({{"text", text}, {"ids", ids}});
+  }
+  std::ofstream(dir.file("expected.json")) << expected.dump();
+  const std::string cmd = python_program() + " " + strata::testing::source_dir() +
+                          "/tests/core/tokenizer_hf_check.py " + dir.file("hf") + " " +
+                          dir.file("expected.json") + " > " + dir.file("check.log") + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  INFO(strata::testing::read_text(dir.file("check.log")));
+  CHECK(rc == 0);
 }
