@@ -47,7 +47,11 @@ void add_eval_command(CLI::App& app) {
   auto* no_share = cmd->add_flag("--no-shared-context")->description(
       "score each multiple-choice choice with its own copy of the context, batched across "
       "documents");
-  cmd->callback([args, model, task, shots, limit, batch, seed, out, threads, no_prefix, no_share] {
+  auto* log_samples = cmd->add_flag("--log-samples")->description(
+      "also write each task's documents, requests, log-likelihoods and scores as the "
+      "harness's samples_<task>_<date>.jsonl beside the results file");
+  cmd->callback([args, model, task, shots, limit, batch, seed, out, threads, no_prefix, no_share,
+                 log_samples] {
     tasks::EvalRunOptions o;
     if (!args->config.empty()) {  // the file first; flags given on the command line win
       auto doc = config::Document::load(args->config);
@@ -65,6 +69,7 @@ void add_eval_command(CLI::App& app) {
     if (threads->count()) o.threads = a.threads;
     if (no_prefix->count()) o.reuse_prefix = false;
     if (no_share->count()) o.share_context = false;
+    if (log_samples->count()) o.log_samples = true;
     tasks::run_eval(o);
   });
 }

@@ -295,44 +295,29 @@ struct Row {
   double stderr_value = kNaN;  // NaN: undefined
 };
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // The rows of one eval results file: every metric of every task. A metric is named by its
 // filter too ("exact_match/strict") only when the task reports it under several filters.
 std::vector<Row> rows_of(const json& results, const std::string& path, const SizePlan& s,
                          int64_t k) {
-  if (!results.is_object() || !results.contains("results") || !results["results"].is_object()) {
-    throw InputError(
-        fmt::format("{}: not an eval results file; remove it to evaluate again", path));
+  std::vector<tasks::ResultRow> read;
+  try {
+    read = tasks::read_results(results, path);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}; remove it to evaluate again", e.what()));
   }
+  std::map<std::pair<std::string, std::string>, int> filters;  // (task, metric) -> filters
+  for (const auto& r : read) ++filters[{r.task, r.metric}];
   std::vector<Row> rows;
-  for (const auto& [task, metrics] : results["results"].items()) {
-    std::map<std::string, int> filters;
-    for (const auto& [key, value] : metrics.items()) {
-      const auto comma = key.find(',');
-      if (comma != std::string::npos && !ends_with(key.substr(0, comma), "_stderr")) {
-        ++filters[key.substr(0, comma)];
-      }
-    }
-    for (const auto& [key, value] : metrics.items()) {
-      const auto comma = key.find(',');
-      if (comma == std::string::npos || !value.is_number()) continue;
-      const std::string metric = key.substr(0, comma), filter = key.substr(comma + 1);
-      if (ends_with(metric, "_stderr")) continue;
-      Row r;
-      r.size = s.spec.name;
-      r.params = s.params;
-      r.task = task;
-      r.num_fewshot = k;
-      r.metric = filters[metric] > 1 ? metric + "/" + filter : metric;
-      r.value = value.get<double>();
-      const std::string se = metric + "_stderr," + filter;
-      if (metrics.contains(se) && metrics[se].is_number())
-        r.stderr_value = metrics[se].get<double>();
-      rows.push_back(r);
-    }
+  for (const auto& r : read) {
+    Row row;
+    row.size = s.spec.name;
+    row.params = s.params;
+    row.task = r.task;
+    row.num_fewshot = k;
+    row.metric = filters[{r.task, r.metric}] > 1 ? r.metric + "/" + r.filter : r.metric;
+    row.value = r.value;
+    row.stderr_value = r.stderr_value;
+    rows.push_back(row);
   }
   return rows;
 }

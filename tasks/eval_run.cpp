@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/run.h"
 #include "models/load.h"
@@ -48,6 +49,7 @@ void read_options(config::Reader& r, EvalRunOptions& o) {
   r.read("task_dir", o.task_dir);
   r.read("reuse_prefix", o.reuse_prefix);
   r.read("share_context", o.share_context);
+  r.read("log_samples", o.log_samples);
   r.finish();
 }
 
@@ -55,7 +57,7 @@ json results_json(const std::vector<TaskResult>& results, const RunInfo& info) {
   json j;
   j["results"] = json::object();
   for (const auto& r : results) {
-    json row = {{"alias", r.task}};
+    json row = {{"alias", r.task}, {"sample_len", r.n_effective}};
     for (const auto& m : r.metrics) {
       row[m.metric + "," + m.filter] = m.value;
       if (std::isnan(m.stderr_value)) row[m.metric + "_stderr," + m.filter] = "N/A";
@@ -149,7 +151,44 @@ std::string timestamp() {
   return buf;
 }
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The harness's file date: 2026-12-07T18-58-25.094003 (UTC).
+std::string harness_date() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H-%M-%S", &tm);
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
+  return fmt::format("{}.{:06d}", buf, micros);
+}
+
 }  // namespace
+
+std::vector<ResultRow> read_results(const json& results, const std::string& path) {
+  if (!results.is_object() || !results.contains("results") || !results["results"].is_object()) {
+    throw InputError(fmt::format("{}: not an eval results file (no \"results\" object)", path));
+  }
+  std::vector<ResultRow> rows;
+  for (const auto& [task, metrics] : results["results"].items()) {
+    if (!metrics.is_object()) continue;
+    for (const auto& [key, value] : metrics.items()) {
+      const auto comma = key.find(',');
+      if (comma == std::string::npos || !value.is_number()) continue;
+      ResultRow r{task, key.substr(0, comma), key.substr(comma + 1), value.get<double>()};
+      if (ends_with(r.metric, "_stderr")) continue;
+      const std::string se = r.metric + "_stderr," + r.filter;
+      if (metrics.contains(se) && metrics[se].is_number()) r.stderr_value = metrics[se].get<double>();
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
 
 std::string run_eval(const EvalRunOptions& o) {
   if (o.model.empty()) throw InputError("--model: a checkpoint or run directory is needed");
@@ -179,6 +218,7 @@ std::string run_eval(const EvalRunOptions& o) {
   eo.seed = o.seed;
   eo.reuse_prefix = o.reuse_prefix;
   eo.share_context = o.share_context;
+  eo.log_samples = o.log_samples;
   const auto started = std::chrono::steady_clock::now();
   std::vector<TaskResult> results;
   for (const auto& t : tasks) {
@@ -212,6 +252,18 @@ std::string run_eval(const EvalRunOptions& o) {
     f << results_json(results, info).dump(2) << "\n";
   }
   fs::rename(out + ".tmp", out);
+  if (o.log_samples) {
+    // The harness's names: samples_<task>_<date>.jsonl, the date as its results file has it.
+    const fs::path dir = fs::path(out).has_parent_path() ? fs::path(out).parent_path() : fs::path(".");
+    const std::string date = harness_date();
+    for (const auto& r : results) {
+      const fs::path path = dir / fmt::format("samples_{}_{}.jsonl", r.task, date);
+      std::string text;
+      for (const auto& s : r.samples) text += s.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+      write_file_atomic(path.string(), text);
+      std::printf("wrote %s\n", path.string().c_str());
+    }
+  }
 
   std::printf("%s", results_table(results).c_str());
   for (const auto& r : results) {

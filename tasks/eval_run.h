@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,14 @@ struct EvalRunOptions {
   std::string task_dir = "configs/tasks";
   bool reuse_prefix = true;   // EvalOptions::reuse_prefix
   bool share_context = true;  // EvalOptions::share_context
+  // Per task, the harness's samples_<task>_<date>.jsonl beside the results file
+  // (TaskResult::samples).
+  bool log_samples = false;
 };
 
 // The keys of an eval CONFIG file: model, tasks, num_fewshot, limit, batch_size, seed, out,
-// threads, task_dir, reuse_prefix, share_context (relative paths against the file).
+// threads, task_dir, reuse_prefix, share_context, log_samples (relative paths against the
+// file).
 void read_options(config::Reader& r, EvalRunOptions& options);
 
 // What the results file says about the run besides the tasks.
@@ -48,11 +53,24 @@ struct RunInfo {
 // left). An undefined stderr is "N/A", as the harness writes it.
 nlohmann::json results_json(const std::vector<TaskResult>& results, const RunInfo& info);
 
+// One metric of one task in a results file.
+struct ResultRow {
+  std::string task, metric, filter;  // "acc", "none"
+  double value = 0;
+  double stderr_value = std::numeric_limits<double>::quiet_NaN();  // NaN: undefined ("N/A")
+};
+
+// Every numeric "metric,filter" of every task of a results file in the harness's layout
+// (Strata's, or lm_eval's own results_<date>.json), with its "metric_stderr,filter". A
+// file without a "results" object is an InputError naming `path`.
+std::vector<ResultRow> read_results(const nlohmann::json& results, const std::string& path);
+
 // The harness's Markdown table: Tasks, Version, Filter, n-shot, Metric, Value, Stderr.
 std::string results_table(const std::vector<TaskResult>& results);
 
 // Loads the checkpoint (models::load_network and its tokenizer.model), runs every task,
-// prints the table and writes the results file. Returns the file's path. Bad input
+// prints the table and writes the results file (and the samples files with log_samples).
+// Returns the results file's path. Bad input
 // (checkpoint, task, arguments) is an InputError.
 std::string run_eval(const EvalRunOptions& options);
 

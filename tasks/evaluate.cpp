@@ -453,6 +453,33 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
     prompts.push_back(task.fewshot_context(i, result.num_fewshot, options.seed));
   }
   auto where = [&](size_t i) { return fmt::format("{} document {}", task.eval_split(), i); };
+  // A --log-samples record of document i (TaskResult::samples).
+  auto log_sample = [&](size_t i, const std::string& target, const nlohmann::json& arguments,
+                        const nlohmann::json& resps, const nlohmann::json& filtered,
+                        const std::string& filter, const nlohmann::json& values) {
+    if (!options.log_samples) return;
+    nlohmann::json record = {{"doc_id", i},       {"doc", docs[i]},   {"target", target},
+                             {"arguments", arguments}, {"resps", resps},
+                             {"filtered_resps", filtered}, {"filter", filter}};
+    record["metrics"] = nlohmann::json::array();
+    for (const auto& [metric, value] : values.items()) {
+      record["metrics"].push_back(metric);
+      record[metric] = value;
+    }
+    result.samples.push_back(std::move(record));
+  };
+  // The harness's (log-likelihood, is-greedy) response, as its samples file writes it.
+  auto ll_response = [](const LoglikelihoodResult& r) {
+    return nlohmann::json::array({fmt::format("{}", r.logprob), r.greedy ? "True" : "False"});
+  };
+  auto ll_arguments = [](const std::vector<LoglikelihoodRequest>& rs, size_t from, size_t count) {
+    nlohmann::json args = nlohmann::json::object();
+    for (size_t k = 0; k < count; ++k) {
+      args[fmt::format("gen_args_{}", k)] = {{"arg_0", rs[from + k].context},
+                                             {"arg_1", rs[from + k].continuation}};
+    }
+    return args;
+  };
   // Per-document scores by "metric,filter".
   std::map<std::string, std::vector<double>> scores;
   std::vector<bool> truncated(n, false);
@@ -461,13 +488,20 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
     case OutputType::kLoglikelihood: {
       std::vector<LoglikelihoodRequest> requests;
       for (size_t i = 0; i < n; ++i) {
-        requests.push_back({prompts[i], cfg.target_delimiter + task.target_text(docs[i], where(i))});
+        // As the harness's construct_requests: the target alone, no target_delimiter (a task
+        // that wants a space puts it in doc_to_target, as lambada's " {{word}}").
+        requests.push_back({prompts[i], task.target_text(docs[i], where(i))});
       }
       auto res = loglikelihood(model, codec, requests, options.batch_size, options.reuse_prefix);
       for (size_t i = 0; i < n; ++i) {
         scores["perplexity,none"].push_back(res[i].logprob);
         scores["acc,none"].push_back(res[i].greedy ? 1.0 : 0.0);
         truncated[i] = res[i].truncated;
+        log_sample(i, requests[i].continuation,
+                   ll_arguments(requests, i, 1),
+                   nlohmann::json::array({nlohmann::json::array({ll_response(res[i])})}),
+                   nlohmann::json::array({ll_response(res[i])}),
+                   "none", {{"perplexity", res[i].logprob}, {"acc", res[i].greedy ? 1.0 : 0.0}});
       }
       break;
     }
@@ -526,6 +560,17 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
         }
         scores["acc,none"].push_back(int64_t(argmax(lls)) == gold ? 1.0 : 0.0);
         scores["acc_norm,none"].push_back(int64_t(argmax(normed)) == gold ? 1.0 : 0.0);
+        if (options.log_samples) {
+          const size_t first = at - choices[i].size();
+          nlohmann::json resps = nlohmann::json::array(), filtered = nlohmann::json::array();
+          for (size_t c = first; c < at; ++c) {
+            resps.push_back(nlohmann::json::array({ll_response(res[c])}));
+            filtered.push_back(ll_response(res[c]));
+          }
+          log_sample(i, std::to_string(gold), ll_arguments(requests, first, choices[i].size()),
+                     resps, filtered, "none",
+                     {{"acc", scores["acc,none"].back()}, {"acc_norm", scores["acc_norm,none"].back()}});
+        }
       }
       break;
     }
@@ -546,10 +591,16 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
         std::string target = task.target_text(docs[i], where(i));
         for (const auto& p : pipelines) {
           auto filtered = apply_filters(p, {gen.text});
+          nlohmann::json values = nlohmann::json::object();
           for (const auto& m : cfg.metrics) {
             scores[m.metric + "," + p.name].push_back(
                 exact_match(filtered.empty() ? "" : filtered[0], target, m));
+            values[m.metric] = scores[m.metric + "," + p.name].back();
           }
+          log_sample(i, target,
+                     {{"gen_args_0", {{"arg_0", prompts[i]}, {"arg_1", cfg.generation.to_json()}}}},
+                     nlohmann::json::array({nlohmann::json::array({gen.text})}),
+                     nlohmann::json::array({filtered.empty() ? "" : filtered[0]}), p.name, values);
         }
       }
       break;

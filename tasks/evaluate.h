@@ -120,6 +120,7 @@ struct EvalOptions {
   bool share_context = true;  // a multiple-choice document's context runs once for all choices
   uint64_t seed = 1234;      // few-shot sampling (the harness's fewshot_random_seed)
   int64_t bootstrap_iters = 100000;  // perplexity's stderr (the harness's default)
+  bool log_samples = false;  // fill TaskResult::samples
 };
 
 struct MetricValue {
@@ -139,6 +140,12 @@ struct TaskResult {
   int64_t truncated = 0;    // documents whose prompt was cut on the left
   std::vector<MetricValue> metrics;
   nlohmann::json config;    // the resolved task
+  // With EvalOptions::log_samples: one record per document (and filter), as the harness's
+  // --log_samples writes them to samples_<task>_<date>.jsonl: doc_id, doc, target,
+  // arguments {gen_args_K: {arg_0: context, arg_1: continuation or generation kwargs}},
+  // resps and filtered_resps (log-likelihood and is-greedy as strings, or the generated
+  // text), filter, metrics (names) and each metric's value for the document.
+  std::vector<nlohmann::json> samples;
 };
 
 // Scores a task's documents. Bad templates or data are InputErrors naming the document.

@@ -265,6 +265,13 @@ void read_files(const std::string& path, const std::vector<std::string>& wanted,
 
 }  // namespace
 
+json GenerationOptions::to_json() const {
+  return {{"until", until},
+          {"max_gen_toks", max_gen_toks},
+          {"do_sample", do_sample},
+          {"temperature", temperature}};
+}
+
 json TaskConfig::to_json() const {
   json j;
   j["task"] = task;
@@ -291,10 +298,7 @@ json TaskConfig::to_json() const {
   j["fewshot_config"] = {{"sampler", sampler}};
   j["output_type"] = config::enum_name(output_type, kOutputTypes);
   if (output_type == OutputType::kGenerateUntil) {
-    j["generation_kwargs"] = {{"until", generation.until},
-                              {"max_gen_toks", generation.max_gen_toks},
-                              {"do_sample", generation.do_sample},
-                              {"temperature", generation.temperature}};
+    j["generation_kwargs"] = generation.to_json();
   }
   json filters_json = json::array();
   for (const auto& p : filters) {

@@ -53,6 +53,7 @@ struct GenerationOptions {
   int64_t max_gen_toks = 256;      // the harness's default
   bool do_sample = false;          // false: greedy
   double temperature = 0.0;
+  nlohmann::json to_json() const;  // generation_kwargs, as a task file writes them
 };
 
 // A task file resolved: `include`d bases applied, paths made absolute, defaults filled.

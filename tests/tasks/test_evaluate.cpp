@@ -206,13 +206,14 @@ TEST_CASE("evaluate_task: each output type against hand-computed metrics", "[tas
     CHECK(r.n_effective == 3);
   }
 
-  SECTION("loglikelihood: acc is the greedy match, perplexity exp(-mean ll)") {
+  SECTION("loglikelihood: acc is the greedy match, perplexity exp(-mean ll); the target alone, "
+          "no target_delimiter, as the harness") {
     std::vector<json> docs = {{{"q", "one"}, {"a", "two"}}, {{"q", "three"}, {"a", "four"}}};
     auto task = make_task(OutputType::kLoglikelihood, docs);
     auto r = evaluate_task(task, lm, *codec, o);
     std::vector<double> lls, greedy;
     for (const auto& d : docs) {
-      auto [lp, g] = brute_force(model, bytes(d["q"].get<std::string>()), bytes(" " + d["a"].get<std::string>()));
+      auto [lp, g] = brute_force(model, bytes(d["q"].get<std::string>()), bytes(d["a"].get<std::string>()));
       lls.push_back(lp);
       greedy.push_back(g);
     }
