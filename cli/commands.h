@@ -15,5 +15,6 @@ void add_eval_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_finetune_curve_command(CLI::App& app);
+void add_tasks_command(CLI::App& app);
 
 }  // namespace strata::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   strata::cli::add_sweep_command(app);
   strata::cli::add_export_command(app);
   strata::cli::add_finetune_curve_command(app);
+  strata::cli::add_tasks_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,32 +1,48 @@
-"""lm-evaluation-harness itself against `strata eval` (tests/tasks/test_harness.cpp).
+"""lm-evaluation-harness itself against `strata eval` (tests/tasks/test_harness.cpp,
+bench/eval_harness.cpp).
 
-Usage: harness_check.py HF_DIR TASK_DIR LM_EVAL_OUT STRATA_OUT LIMIT TASK...
-  Runs `lm_eval --model hf` on HF_DIR (a Strata export) for TASKs from TASK_DIR (its
-  working directory, so the task files' relative data_files resolve there as they do in
-  Strata), fp32, batch 8, one thread, --limit LIMIT, --log_samples, into LM_EVAL_OUT. Then compares, per
-  task, its samples_<task>_<date>.jsonl with Strata's in STRATA_OUT (strata eval
-  --log-samples): the same documents and request arguments, log-likelihoods within 1e-4,
-  the same is-greedy flags, filtered responses and per-document metrics. Compares the two
-  results files: metric values equal (perplexity to 1e-4 relative), stderrs to 1e-6.
-  Prints Strata's results with the harness's own lm_eval.utils.make_table. Exit 1 on any
-  difference.
+Usage: harness_check.py --hf DIR --task-dir DIR --lm-out DIR --strata-out DIR
+                        [--limit N] [--batch-size B] [--threads T] TASK...
+  Runs `lm_eval --model hf` on --hf (a Strata export) for TASKs from --task-dir (also its
+  working directory), fp32, the given batch size and thread count, the harness's default
+  logits_cache, --log_samples, into --lm-out, and prints its wall-clock seconds. Then
+  compares, per task, its samples_<task>_<date>.jsonl with Strata's in --strata-out
+  (strata eval --log-samples): the same documents and request arguments, log-likelihoods
+  within 1e-4, the same is-greedy flags, filtered responses and per-document metrics; and
+  the two results files: metric values equal (perplexity to 1e-4 relative), stderrs to
+  1e-6. Prints Strata's results with the harness's own lm_eval.utils.make_table. Exit 1 on
+  any difference.
 """
+import argparse
 import glob
 import json
-import math
 import os
 import subprocess
 import sys
+import time
 
-hf_dir, task_dir, lm_out, strata_out, limit = sys.argv[1:6]
-tasks = sys.argv[6:]
+p = argparse.ArgumentParser()
+p.add_argument("--hf", required=True)
+p.add_argument("--task-dir", required=True)
+p.add_argument("--lm-out", required=True)
+p.add_argument("--strata-out", required=True)
+p.add_argument("--limit", default=None)
+p.add_argument("--batch-size", default="8")
+p.add_argument("--threads", default="1")
+p.add_argument("tasks", nargs="+")
+a = p.parse_args()
+tasks, lm_out, strata_out = a.tasks, a.lm_out, a.strata_out
 env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_VERBOSITY="error",
-           HF_HUB_DISABLE_PROGRESS_BARS="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+           HF_HUB_DISABLE_PROGRESS_BARS="1", OMP_NUM_THREADS=a.threads, TOKENIZERS_PARALLELISM="false")
 lm_eval = os.path.join(os.path.dirname(sys.executable), "lm_eval")
-cmd = [lm_eval, "--model", "hf", "--model_args", f"pretrained={hf_dir},dtype=float32",
-       "--device", "cpu", "--batch_size", "8", "--include_path", task_dir, "--tasks", ",".join(tasks),
-       "--output_path", lm_out, "--log_samples", "--limit", limit]
-run = subprocess.run(cmd, cwd=task_dir, env=env, capture_output=True, text=True)
+cmd = [lm_eval, "--model", "hf", "--model_args", f"pretrained={a.hf},dtype=float32",
+       "--device", "cpu", "--batch_size", a.batch_size, "--include_path", a.task_dir,
+       "--tasks", ",".join(tasks), "--output_path", lm_out, "--log_samples"]
+if a.limit:
+    cmd += ["--limit", a.limit]
+start = time.perf_counter()
+run = subprocess.run(cmd, cwd=a.task_dir, env=env, capture_output=True, text=True)
+print(f"lm_eval wall seconds {time.perf_counter() - start:.3f}")
 if run.returncode != 0:
     print(run.stdout[-3000:], run.stderr[-6000:])
     sys.exit(f"lm_eval failed ({run.returncode})")
@@ -82,6 +98,7 @@ for task in tasks:
 
 theirs = json.load(open(one(f"{lm_out}/**/results_*.json")))
 ours = json.load(open(one(f"{strata_out}/results.json")))
+print(f"lm_eval evaluation seconds {float(theirs.get('total_evaluation_time_seconds', 'nan')):.3f}")
 for task in tasks:
     for key, value in theirs["results"][task].items():
         if key == "alias" or not isinstance(value, (int, float)):

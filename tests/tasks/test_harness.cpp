@@ -64,10 +64,11 @@ TEST_CASE("harness: lm_eval on Strata's export and strata eval agree document by
   }
 
   // lm_eval on the same first 40 documents of each task.
-  const std::string cmd = strata::python_program() + " " + src + "/tests/tasks/harness_check.py " +
-                          dir.file("hf") + " " + tasks + " " + dir.file("lm_eval") + " " +
-                          dir.file("strata") + " 40 addition tiny_ll tiny_gen > " +
-                          dir.file("check.log") + " 2>&1";
+  const std::string cmd = strata::python_program() + " " + src + "/tests/tasks/harness_check.py" +
+                          " --hf " + dir.file("hf") + " --task-dir " + tasks + " --lm-out " +
+                          dir.file("lm_eval") + " --strata-out " + dir.file("strata") +
+                          " --limit 40 addition tiny_ll tiny_gen > " + dir.file("check.log") +
+                          " 2>&1";
   const int rc = std::system(cmd.c_str());
   INFO(read_text(dir.file("check.log")));
   CHECK(rc == 0);
