@@ -145,6 +145,34 @@ inline std::string peer_torch_version(const std::string& python = python_program
   return out;
 }
 
+// The in-context evaluation benches' model (bench_eval, bench_eval_harness): a GPT (4 layers,
+// 4 heads, n_embd 128, 1,024-token context) pre-trained by `strata train
+// configs/pretrain/gpt-sotu.yaml` for 300 steps into <build>/bench-eval-model once, then
+// reused. Returns the run directory.
+inline std::string eval_bench_model() {
+  const fs::path dir = fs::path(strata_program()).parent_path() / "bench-eval-model";
+  if (fs::exists(dir / "results.json")) return dir.string();
+  fmt::print("pre-training the bench model into {} (once)\n", dir.string());
+  const std::vector<std::string> overrides = {
+      "model.n_layer=4", "model.n_head=4", "model.n_embd=128", "model.block_size=1024",
+      "data.block_size=1024", "trainer.batch_size=4", "trainer.tokens_per_step=4096",
+      "trainer.max_steps=300", "trainer.eval_every=300", "trainer.log_every=50",
+      "schedule.warmup_steps=30", "overwrite=true"};
+  std::string command = shell_quote(strata_program()) + " train " +
+                        shell_quote((source_dir() / "configs/pretrain/gpt-sotu.yaml").string()) +
+                        " " + shell_quote("out_dir=" + dir.string());
+  for (const auto& o : overrides) command += " " + o;
+  run_child(command, "  train | ");
+  return dir.string();
+}
+
+inline std::string latest_checkpoint(const std::string& run) {
+  std::ifstream in(fs::path(run) / "checkpoints" / "latest");
+  std::string name;
+  std::getline(in, name);
+  return (fs::path(run) / "checkpoints" / name).string();
+}
+
 // A language-model training benchmark's shape and length (its command-line arguments).
 struct LMShape {
   int64_t V = 4096, T = 128, L = 4, H = 4, D = 256, B = 16, threads = 2, steps = 15;

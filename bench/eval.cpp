@@ -120,31 +120,6 @@ metadata: {version: 1.0}
 )";
 }
 
-// The model: trained once, then reused. Returns the run directory.
-std::string model_dir() {
-  const fs::path dir = fs::path(strata_program()).parent_path() / "bench-eval-model";
-  if (fs::exists(dir / "results.json")) return dir.string();
-  fmt::print("pre-training the bench model into {} (once)\n", dir.string());
-  const std::vector<std::string> overrides = {
-      "model.n_layer=4", "model.n_head=4", "model.n_embd=128", "model.block_size=1024",
-      "data.block_size=1024", "trainer.batch_size=4", "trainer.tokens_per_step=4096",
-      "trainer.max_steps=300", "trainer.eval_every=300", "trainer.log_every=50",
-      "schedule.warmup_steps=30", "overwrite=true"};
-  std::string command = shell_quote(strata_program()) + " train " +
-                        shell_quote((source_dir() / "configs/pretrain/gpt-sotu.yaml").string()) +
-                        " " + shell_quote("out_dir=" + dir.string());
-  for (const auto& o : overrides) command += " " + o;
-  run_child(command, "  train | ");
-  return dir.string();
-}
-
-std::string latest_checkpoint(const std::string& run) {
-  std::ifstream in(fs::path(run) / "checkpoints" / "latest");
-  std::string name;
-  std::getline(in, name);
-  return (fs::path(run) / "checkpoints" / name).string();
-}
-
 Side run_strata(const std::string& model, const std::string& task, int64_t k, int64_t limit,
                 int64_t batch, int64_t threads, const std::string& flags,
                 const std::string& out_dir) {
@@ -197,7 +172,7 @@ int main(int argc, char** argv) {
   try {
     TempDir dir("bench-eval");
     write_tasks(dir.path(), docs);
-    const std::string model = model_dir(), ckpt = latest_checkpoint(model);
+    const std::string model = eval_bench_model(), ckpt = latest_checkpoint(model);
     const std::string mc = dir.path() + "/bench_mc.yaml", gen = dir.path() + "/bench_gen.yaml";
     fmt::print("bench_eval: {} documents per task, batch {}, {} threads, model {}\n", docs, batch,
                threads, ckpt);
