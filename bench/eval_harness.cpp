@@ -8,9 +8,10 @@
 // (config.json, model.safetensors, tokenizer.json). The tasks, one directory that both tools
 // read (the harness runs in it, so relative data_files resolve alike):
 // - addition: multiple choice, 4 choices, 5 shots first_n (configs/tasks/addition.yaml);
-// - arithmetic_2da: loglikelihood, 0 shots (`strata tasks export`; its default sampler draws
-//   other documents than the harness's, so no shots);
-// - copy_words: generate_until, 3 shots first_n (`strata tasks export`, sampler set first_n).
+// - arithmetic_2da: loglikelihood, 5 shots, the default sampler (`strata tasks export`);
+// - copy_words: generate_until, 5 shots, the default sampler (`strata tasks export`).
+// The default sampler's shots are the harness's own draws (random.Random(1234).sample per
+// document in order, tasks/python_random.h), so the prompts are the same on both sides.
 // Both sides: fp32, the same batch size and thread count, the first `docs` documents of each
 // task; the harness keeps its default logits_cache (choices sharing a context share one
 // forward). tests/tasks/harness_check.py runs lm_eval and compares the two tools' samples and
@@ -100,8 +101,9 @@ int main(int argc, char** argv) {
       run_child(fmt::format("{} tasks export {} --out {} --overwrite", strata, t, shell_quote(tasks)),
                 "  tasks | ");
     }
-    edit_task(tasks + "/arithmetic_2da.yaml", [](json& j) { j["num_fewshot"] = 0; });
-    edit_task(tasks + "/copy_words.yaml", [](json& j) { j["fewshot_config"]["sampler"] = "first_n"; });
+    // Both keep the default sampler, whose draws Strata makes as the harness does.
+    edit_task(tasks + "/arithmetic_2da.yaml", [](json& j) { j["num_fewshot"] = 5; });
+    edit_task(tasks + "/copy_words.yaml", [](json& j) { j["num_fewshot"] = 5; });
 
     const std::vector<std::string> names = {"addition", "arithmetic_2da", "copy_words"};
     std::string task_args;

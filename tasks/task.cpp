@@ -562,6 +562,7 @@ Task Task::load(const std::string& path) {
 
 void Task::set_split(const std::string& split, std::vector<json> docs) {
   splits_[split] = std::move(docs);
+  draws_ = Draws{};  // the default sampler draws again from the new documents
 }
 
 const std::vector<json>& Task::eval_docs() const {
@@ -689,15 +690,37 @@ std::vector<size_t> Task::fewshot_indices(size_t doc_index, int64_t k, uint64_t 
   std::iota(pool.begin(), pool.end(), 0);
   if (same_split) pool.erase(pool.begin() + doc_index);
   if (config_.sampler == "first_n") return {pool.begin(), pool.begin() + k};
-  // A partial Fisher-Yates shuffle from a generator of its own per document.
-  std::seed_seq seq{uint32_t(seed), uint32_t(seed >> 32), uint32_t(doc_index),
-                    uint32_t(uint64_t(doc_index) >> 32)};
-  std::mt19937_64 rng(seq);
-  for (size_t i = 0; i < size_t(k); ++i) {
-    std::uniform_int_distribution<size_t> pick(i, pool.size() - 1);
-    std::swap(pool[i], pool[pick(rng)]);
+  if (!draws_.rng || draws_.seed != seed || draws_.k != k) {
+    draws_ = Draws{seed, k, std::make_shared<PythonRandom>(seed), {}};
   }
-  return {pool.begin(), pool.begin() + k};
+  const auto& docs = fewshot_docs();
+  while (draws_.shots.size() <= doc_index) {
+    const size_t i = draws_.shots.size();
+    if (!same_split) {
+      draws_.shots.push_back(draws_.rng->sample(n, size_t(k)));
+      continue;
+    }
+    const json& doc = eval_docs()[i];
+    std::vector<size_t> kept;
+    for (size_t j : draws_.rng->sample(n, size_t(k) + 1)) {
+      if (docs[j] != doc) kept.push_back(j);
+    }
+    if (kept.size() > size_t(k)) kept.resize(size_t(k));
+    if (kept.size() < size_t(k)) {  // documents equal to the scored one were drawn
+      std::vector<size_t> others;
+      for (size_t j = 0; j < n; ++j)
+        if (docs[j] != doc) others.push_back(j);
+      if (others.size() < size_t(k)) {
+        throw InputError(fmt::format("{}: {} shots asked for, but split '{}' has only {} "
+                                     "documents that differ from {} document {}",
+                                     config_.file, k, fewshot_split_, others.size(), eval_split_, i));
+      }
+      kept.clear();
+      for (size_t j : draws_.rng->sample(others.size(), size_t(k))) kept.push_back(others[j]);
+    }
+    draws_.shots.push_back(std::move(kept));
+  }
+  return draws_.shots[doc_index];
 }
 
 std::string Task::fewshot_context(size_t doc_index, int64_t k, uint64_t seed) const {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/data/icl_tasks.h"
+#include "tasks/python_random.h"
 #include "tasks/template.h"
 
 namespace strata::tasks {
@@ -158,10 +159,14 @@ class Task {
   std::string target_text(const nlohmann::json& doc, const std::string& where) const;
 
   // Indices into fewshot_docs() of the k shots of eval document `doc_index`. `default`
-  // draws k at random from a generator seeded by (seed, doc_index), so a document's prompt
-  // does not depend on which others are scored; `first_n` takes the first k. When shots
-  // and scored documents come from one split the document itself is never among them.
-  // More shots than documents is an InputError.
+  // makes the harness's draws (lm_eval/api/samplers.py): one Python-compatible
+  // random.Random(seed) per task (tasks/python_random.h), Random.sample(docs, k) for each
+  // eval document in order, so a document's shots depend on the documents before it; when
+  // shots and scored documents come from one split, k + 1 are drawn and the documents equal
+  // to the scored one dropped (drawn again from the others if fewer than k remain).
+  // `first_n` takes the first k, the scored document left out when the splits are one.
+  // The draws are kept per (seed, k), so asking in any order gives the same shots; not
+  // safe to call from several threads at once. More shots than documents is an InputError.
   std::vector<size_t> fewshot_indices(size_t doc_index, int64_t k, uint64_t seed) const;
 
   // The full context of eval document `doc_index` with k shots (description, shots, query).
@@ -177,6 +182,14 @@ class Task {
   std::map<std::string, std::vector<nlohmann::json>> splits_;
   std::string eval_split_, fewshot_split_;
   mutable std::map<std::string, std::shared_ptr<Template>> templates_;
+  // The default sampler's draws so far, for one (seed, k) (fewshot_indices).
+  struct Draws {
+    uint64_t seed = 0;
+    int64_t k = -1;
+    std::shared_ptr<PythonRandom> rng;
+    std::vector<std::vector<size_t>> shots;  // by eval document, from 0
+  };
+  mutable Draws draws_;
 };
 
 // Reads a split's rows: `json` (JSON Lines, or one JSON array) or `csv` (a header row; every
