@@ -31,14 +31,14 @@ using strata::testing::TempDir;
 
 namespace {
 
-// Runs hf_fixture.py with `args`; its output goes to `log`, shown when it fails.
-void run_fixture(const std::string& args, const std::string& log) {
+// Runs tests/finetune/<script> (hf_fixture.py, or hf_transformers.py: transformers itself)
+// with `args` under the .venv's python; its output goes to `log`, shown when it fails.
+void run_python(const std::string& script, const std::string& args, const std::string& log) {
   const std::string cmd = python_program() + " " + strata::testing::source_dir() +
-                          "/tests/finetune/hf_fixture.py " + args + " > " + log + " 2>&1";
+                          "/tests/finetune/" + script + " " + args + " > " + log + " 2>&1";
   const int rc = std::system(cmd.c_str());
   if (rc != 0)
-    FAIL("hf_fixture.py " << args << " failed (" << rc << "):\n"
-                          << strata::testing::read_text(log));
+    FAIL(script << " " << args << " failed (" << rc << "):\n" << strata::testing::read_text(log));
 }
 
 // Weights where no LayerNorm is the identity and no bias is zero, so that a tensor read
@@ -78,8 +78,9 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("hf: write_hf's files read by an independent GPT-2 and BERT give Strata's logits",
-          "[finetune][hf][parity]") {
+TEST_CASE("hf: write_hf's files read by an independent GPT-2 and BERT, and by transformers' "
+          "AutoModelForCausalLM / AutoModelForMaskedLM, give Strata's logits",
+          "[finetune][hf][parity][transformers]") {
   torch::manual_seed(3);
   TempDir dir("hf-write");
   models::GPT gpt(models::gpt_size("debug").activation("gelu_new"));
@@ -97,12 +98,24 @@ TEST_CASE("hf: write_hf's files read by an independent GPT-2 and BERT give Strat
   write_safetensors(dir.file("gpt/inputs.safetensors"), {{"ids", ids}});
   write_safetensors(dir.file("bert/inputs.safetensors"),
                     {{"ids", ids}, {"token_type_ids", segment}});
-  run_fixture("logits " + dir.file("gpt") + " " + dir.file("bert"), dir.file("python.log"));
+  run_python("hf_fixture.py", "logits " + dir.file("gpt") + " " + dir.file("bert"),
+             dir.file("python.log"));
 
   CHECK(max_abs_diff(logits_of(*gpt, ids),
                      read_safetensors(dir.file("gpt/python.safetensors")).get("logits")) < 1e-4);
   CHECK(max_abs_diff(logits_of(*bert, ids, segment),
                      read_safetensors(dir.file("bert/python.safetensors")).get("logits")) < 1e-4);
+  // transformers itself on the same files: logits, and BERT's last hidden states.
+  run_python("hf_transformers.py", "logits " + dir.file("gpt") + " " + dir.file("bert"),
+             dir.file("transformers.log"));
+  CHECK(max_abs_diff(logits_of(*gpt, ids),
+                     read_safetensors(dir.file("gpt/transformers.safetensors")).get("logits")) < 1e-4);
+  const auto bert_out = read_safetensors(dir.file("bert/transformers.safetensors"));
+  CHECK(max_abs_diff(logits_of(*bert, ids, segment), bert_out.get("logits")) < 1e-4);
+  {
+    torch::NoGradGuard no_grad;
+    CHECK(max_abs_diff(bert->hidden_states(ids, segment), bert_out.get("hidden")) < 1e-4);
+  }
 
   // Hugging Face's side of the files.
   const auto gpt_config = json::parse(strata::testing::read_text(dir.file("gpt/config.json")));
@@ -143,7 +156,7 @@ TEST_CASE(
     "hf: Hugging Face's files, read with read_hf, give an independent GPT-2's and BERT's logits",
     "[finetune][hf][parity]") {
   TempDir dir("hf-read");
-  run_fixture("make " + dir.path, dir.file("python.log"));
+  run_python("hf_fixture.py", "make " + dir.path, dir.file("python.log"));
   // gpt2: GPT2LMHeadModel's names, lm_head.weight present, attn.bias buffers, gelu_new.
   // gpt2-bare: GPT2Model's names (no transformer.), gelu, epsilon 1e-6. bert: gamma/beta,
   // decoder weight and bias, position_ids, the next-sentence head.
@@ -234,55 +247,14 @@ TEST_CASE("hf: missing, misshapen and foreign tensors and bad config keys are re
   has(error_of([&] { models::write_hf(*no_bias, dir.file("no-bias"), ""); }), {"bias: false"});
 }
 
-// ---------------------------------------------------------------------------------------
-// The real tools as judges: transformers from .venv (tests/finetune/hf_transformers.py).
-
-namespace {
-
-void run_transformers(const std::string& args, const std::string& log) {
-  const std::string cmd = python_program() + " " + strata::testing::source_dir() +
-                          "/tests/finetune/hf_transformers.py " + args + " > " + log + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  if (rc != 0)
-    FAIL("hf_transformers.py " << args << " failed (" << rc << "):\n"
-                               << strata::testing::read_text(log));
-}
-
-}  // namespace
-
-TEST_CASE("hf: transformers loads Strata's GPT-2 and BERT exports and gives Strata's logits",
-          "[finetune][hf][transformers]") {
-  torch::manual_seed(5);
-  TempDir dir("hf-transformers-load");
-  models::GPT gpt(models::gpt_size("debug").activation("gelu_new"));
-  models::Bert bert(models::bert_size("debug").dropout(0.0));
-  randomise(*gpt);
-  randomise(*bert);
-  gpt->eval();
-  bert->eval();
-  const auto ids = torch::randint(256, {2, 16}, torch::kInt64);
-  const auto segment =
-      torch::cat({torch::zeros({2, 8}, torch::kInt64), torch::ones({2, 8}, torch::kInt64)}, 1);
-  models::write_hf(*gpt, dir.file("gpt"), "");
-  models::write_hf(*bert, dir.file("bert"), "");
-  write_safetensors(dir.file("gpt/inputs.safetensors"), {{"ids", ids}});
-  write_safetensors(dir.file("bert/inputs.safetensors"),
-                    {{"ids", ids}, {"token_type_ids", segment}});
-  run_transformers("logits " + dir.file("gpt") + " " + dir.file("bert"), dir.file("python.log"));
-
-  const auto gpt_out = read_safetensors(dir.file("gpt/transformers.safetensors"));
-  CHECK(max_abs_diff(logits_of(*gpt, ids), gpt_out.get("logits")) < 1e-4);
-  const auto bert_out = read_safetensors(dir.file("bert/transformers.safetensors"));
-  CHECK(max_abs_diff(logits_of(*bert, ids, segment), bert_out.get("logits")) < 1e-4);
-  torch::NoGradGuard no_grad;
-  CHECK(max_abs_diff(bert->hidden_states(ids, segment), bert_out.get("hidden")) < 1e-4);
-}
+// The real tools as judges: models transformers made and saved itself
+// (tests/finetune/hf_transformers.py make).
 
 TEST_CASE("hf: models transformers made and saved (sharded, bf16, f16 too) load in Strata with "
           "its logits",
           "[finetune][hf][transformers]") {
   TempDir dir("hf-transformers-make");
-  run_transformers("make " + dir.path, dir.file("python.log"));
+  run_python("hf_transformers.py", "make " + dir.path, dir.file("python.log"));
   for (const std::string name : {"gpt2", "bert", "gpt2-sharded", "gpt2-bf16", "bert-f16"}) {
     INFO(name);
     const bool is_bert = name.rfind("bert", 0) == 0;
