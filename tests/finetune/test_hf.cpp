@@ -276,3 +276,30 @@ TEST_CASE("hf: models transformers made and saved (sharded, bf16, f16 too) load 
   CHECK(error.find("model.safetensors.index.json") != std::string::npos);
   CHECK(error.find("model-00003-of-00008.safetensors") != std::string::npos);
 }
+
+TEST_CASE("hf: all-MiniLM-L6-v2 (a packaged BertModel, no MLM head) gives transformers' hidden "
+          "states",
+          "[finetune][hf][transformers][minilm]") {
+  const std::string model = strata::testing::source_dir() + "/pretrained/all-MiniLM-L6-v2";
+  REQUIRE(std::filesystem::exists(model + "/model.safetensors"));  // scripts/bootstrap.sh
+  TempDir dir("hf-minilm");
+  const auto loaded = models::load_network(model, torch::kCPU);
+  CHECK(loaded.type == "bert");
+  torch::manual_seed(11);
+  // [CLS] ... [SEP] around random WordPiece ids, two segments.
+  auto ids = torch::randint(1000, 30000, {2, 24}, torch::kInt64);
+  ids.select(1, 0).fill_(101);
+  ids.select(1, 23).fill_(102);
+  const auto segment =
+      torch::cat({torch::zeros({2, 12}, torch::kInt64), torch::ones({2, 12}, torch::kInt64)}, 1);
+  write_safetensors(dir.file("inputs.safetensors"), {{"ids", ids}, {"token_type_ids", segment}});
+  run_python("hf_transformers.py",
+             "hidden " + model + " " + dir.file("inputs.safetensors") + " " +
+                 dir.file("hidden.safetensors"),
+             dir.file("python.log"));
+  auto* bert = dynamic_cast<models::BertImpl*>(loaded.network.get());
+  REQUIRE(bert != nullptr);
+  torch::NoGradGuard no_grad;
+  const auto expected = read_safetensors(dir.file("hidden.safetensors")).get("hidden");
+  CHECK(max_abs_diff(bert->hidden_states(ids, segment), expected) < 1e-4);
+}
