@@ -8,6 +8,7 @@ DEB_PACKAGES=(
   build-essential cmake pkg-config ccache ninja-build zlib1g-dev
   libyaml-cpp-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libgloo-dev
   libsentencepiece-dev sentencepiece
+  libutf8proc-dev  # Unicode classes for the WordPiece tokenizer (core/wordpiece.h)
   libmuparser-dev libsvm-dev liblinear-dev libxgboost-dev libstb-dev
   dataset-fashion-mnist wamerican wordnet-base
   python3-venv  # .venv: LibTorch (the torch wheel), the peers, plots and checks

@@ -10,7 +10,7 @@ PACKAGES=(
   libyaml-cpp-dev libyaml-cpp0.7 libfmt-dev libfmt9 libcli11-dev nlohmann-json3-dev catch2
   libgloo-dev libsentencepiece-dev libsentencepiece0 libmuparser-dev libmuparser2v5
   libsvm-dev libsvm3 liblinear-dev liblinear4 libxgboost-dev libxgboost0 libstb-dev libstb0
-  libblas3 zlib1g-dev zlib1g
+  libblas3 zlib1g-dev zlib1g libutf8proc-dev libutf8proc2
 )
 rm -rf .deps
 mkdir -p .deps/debs
