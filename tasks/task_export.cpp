@@ -18,6 +18,9 @@ std::vector<std::string> export_task(const std::string& task_name, const std::st
   const std::string source = find_task_file(task_name, task_dir);
   const Task task = Task::load(source);
   std::error_code ec;
+  if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec)) {
+    throw InputError(fmt::format("--out {}: exists and is not a directory", out_dir));
+  }
   if (fs::exists(out_dir, ec) && !fs::is_empty(out_dir, ec) && !overwrite) {
     throw InputError(fmt::format("--out {}: exists and is not empty (--overwrite replaces the "
                                  "task's files in it)",

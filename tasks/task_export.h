@@ -14,7 +14,8 @@ namespace strata::tasks {
 // defaults filled) with dataset_path json and data_files naming those files by absolute
 // path, since relative ones resolve against the YAML file in Strata and against the
 // working directory in the harness. The YAML is written in JSON syntax, which both YAML
-// readers take. `task` is a task name (looked up in `task_dir`) or a .yaml path. A DIR that
+// readers take. `task` is a task name (looked up in `task_dir`) or a .yaml path. An --out
+// that is a file is an InputError; a DIR that
 // exists and holds files is refused unless `overwrite` (an InputError), and a task or split
 // that cannot be loaded is an InputError naming it. Returns the files written.
 std::vector<std::string> export_task(const std::string& task, const std::string& task_dir,

@@ -44,6 +44,11 @@ TEST_CASE("tasks export: a built-in dataset's task as JSON Lines reads back with
   CHECK(again.status == 2);
   CHECK(again.output.find("--overwrite") != std::string::npos);
   CHECK(run_strata({"tasks", "export", "copy_words", "--out", out, "--overwrite"}).status == 0);
+  // A file in the way is named, even with --overwrite.
+  auto file = run_strata({"tasks", "export", "copy_words", "--out", out + "/copy_words.yaml",
+                          "--overwrite"});
+  CHECK(file.status == 2);
+  CHECK(file.output.find("not a directory") != std::string::npos);
   auto unknown = run_strata({"tasks", "export", "no_such_task", "--out", dir.file("x")});
   CHECK(unknown.status == 2);
   CHECK(unknown.output.find("no_such_task") != std::string::npos);
