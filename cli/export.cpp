@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/tokenizer.h"
 #include "core/trainer.h"
 #include "experiments/finetune.h"
 #include "finetune/classifier.h"
@@ -89,9 +90,7 @@ Source load_source(const std::string& path) {
     s.network = models::make_network(hf);
     s.config_yaml = as_model_section(hf.model_yaml);
     s.dir = path;
-    std::error_code ec;
-    if (fs::exists(fs::path(path) / "tokenizer.model", ec))
-      s.tokenizer_path = path + "/tokenizer.model";
+    s.tokenizer_path = Tokenizer::find_in(path);
   } else if (is_finetuned(path)) {
     // A fine-tuning checkpoint: its config rebuilds the base under its head (init.from
     // must still exist); LoRA adapters are merged into the weights they adapt.
@@ -99,8 +98,7 @@ Source load_source(const std::string& path) {
     auto doc = config::Document::load(s.dir + "/config.yaml");
     s.network = experiments::finetune_model(doc, s.dir);
     s.config_yaml = read_file(fs::path(s.dir) / "config.yaml");
-    std::error_code ec;
-    if (fs::exists(fs::path(s.dir) / "tokenizer.model", ec)) s.tokenizer_path = s.dir + "/tokenizer.model";
+    s.tokenizer_path = Tokenizer::find_in(s.dir);
     s.tensors = model_tensors(*s.network);
     std::string policy;
     int64_t rank = 8;
@@ -157,15 +155,16 @@ void write_strata(const Source& source, const fs::path& out) {
   write_file_atomic((out / "config.yaml").string(), source.config_yaml);
   const nlohmann::json state = {{"exported_from", fs::absolute(source.dir).string()}};
   write_file_atomic((out / "state.json").string(), state.dump(2) + "\n");
-  if (!source.tokenizer_path.empty()) {
-    write_file_atomic((out / "tokenizer.model").string(), read_file(source.tokenizer_path));
-  }
+  if (!source.tokenizer_path.empty()) Tokenizer::load(source.tokenizer_path).save_to(out.string());
   remove_files(out, {"config.json"});
 }
 
 void run_export(const ExportArgs& a) {
   check_out_dir(a.out, a.overwrite);
   const Source source = load_source(a.checkpoint);
+  // An --overwrite'n directory keeps no tokenizer of another kind, which a reader would
+  // otherwise find first (Tokenizer::find_in).
+  remove_files(a.out, {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "vocab.txt"});
   if (a.format == "hf") {
     if (source.lm != source.network.get()) {
       log::info("--format hf writes the fine-tuned base as a language model; the classification "

@@ -16,9 +16,12 @@
 #include <unordered_set>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "core/errors.h"
 #include "core/sniff.h"
 #include "core/tokenizer/spm_shim/strata_spm.h"
+#include "core/wordpiece.h"
 
 namespace fs = std::filesystem;
 
@@ -244,8 +247,92 @@ void check_train_inputs(const std::vector<std::string>& files, const std::string
 
 // --- Tokenizer ----------------------------------------------------------------------------
 
+namespace {
+
+bool is_wordpiece_file(const std::string& path) { return fs::path(path).extension() == ".txt"; }
+
+// WordPiece options from Hugging Face's tokenizer_config.json beside vocab.txt, if any.
+WordPieceOptions wordpiece_options(const std::string& vocab_path) {
+  WordPieceOptions o;
+  const fs::path config = fs::path(vocab_path).parent_path() / "tokenizer_config.json";
+  std::error_code ec;
+  if (!fs::exists(config, ec)) return o;
+  std::ifstream in(config);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) throw InputError(config.string() + ": not a JSON object");
+  auto flag = [&](const char* key, bool& out) {
+    if (!j.contains(key) || j[key].is_null()) return;
+    if (!j[key].is_boolean()) throw InputError(config.string() + ": '" + key + "' must be true or false");
+    out = j[key].get<bool>();
+  };
+  flag("do_lower_case", o.lowercase);
+  flag("tokenize_chinese_chars", o.handle_chinese_chars);
+  if (j.contains("strip_accents") && !j["strip_accents"].is_null()) {
+    bool strip = false;
+    flag("strip_accents", strip);
+    o.strip_accents = strip;
+  }
+  if (j.contains("unk_token") && j["unk_token"].is_string()) o.unk_token = j["unk_token"].get<std::string>();
+  return o;
+}
+
+// Writes `text` to dir/name through a temporary file and a rename.
+void write_atomic(const fs::path& dir, const std::string& name, const std::string& text) {
+  const fs::path tmp = dir / (name + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out.flush()) throw InputError("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, dir / name);
+}
+
+}  // namespace
+
+std::string Tokenizer::find_in(const std::string& dir) {
+  std::error_code ec;
+  for (const char* name : {"tokenizer.model", "vocab.txt"}) {
+    const fs::path p = fs::path(dir) / name;
+    if (fs::exists(p, ec)) return p.string();
+  }
+  return "";
+}
+
+void Tokenizer::save_to(const std::string& dir) const {
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) throw InputError("cannot read tokenizer " + path_);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!wordpiece_) {
+    write_atomic(dir, "tokenizer.model", bytes);
+    return;
+  }
+  write_atomic(dir, "vocab.txt", bytes);
+  const WordPieceOptions& o = wordpiece_->options();
+  nlohmann::json config = {{"tokenizer_class", "BertTokenizer"},
+                           {"do_lower_case", o.lowercase},
+                           {"tokenize_chinese_chars", o.handle_chinese_chars},
+                           {"strip_accents", nullptr},
+                           {"unk_token", o.unk_token}};
+  if (o.strip_accents) config["strip_accents"] = *o.strip_accents;
+  for (const char* t : {"[CLS]", "[SEP]", "[PAD]", "[MASK]"}) {
+    if (!wordpiece_->has_piece(t)) continue;
+    const std::string key = t == std::string("[CLS]")   ? "cls_token"
+                            : t == std::string("[SEP]") ? "sep_token"
+                            : t == std::string("[PAD]") ? "pad_token"
+                                                        : "mask_token";
+    config[key] = t;
+  }
+  write_atomic(dir, "tokenizer_config.json", config.dump(2) + "\n");
+}
+
 Tokenizer Tokenizer::load(const std::string& path) {
   std::error_code ec;
+  if (is_wordpiece_file(path)) {
+    if (!fs::is_regular_file(path, ec)) throw InputError("tokenizer vocabulary not found: " + path);
+    refuse_impostor(path, "a WordPiece vocabulary");
+    auto wp = std::make_shared<const WordPieceTokenizer>(WordPieceTokenizer::load(path, wordpiece_options(path)));
+    return Tokenizer(std::move(wp), path);
+  }
   if (!fs::exists(path, ec)) {
     refuse_impostor(path, "a SentencePiece model");  // a dangling git-annex link
     throw InputError("tokenizer model not found: " + path);
@@ -289,6 +376,7 @@ void Tokenizer::train(const std::vector<std::string>& files, const std::string& 
 }
 
 std::vector<int> Tokenizer::encode(const std::string& text) const {
+  if (wordpiece_) return wordpiece_->encode(text);
   int* ids = nullptr;
   size_t n = 0;
   char* err = nullptr;
@@ -300,6 +388,7 @@ std::vector<int> Tokenizer::encode(const std::string& text) const {
 }
 
 std::vector<std::string> Tokenizer::encode_pieces(const std::string& text) const {
+  if (wordpiece_) return wordpiece_->encode_pieces(text);
   char* packed = nullptr;
   size_t size = 0, n = 0;
   char* err = nullptr;
@@ -317,6 +406,20 @@ std::vector<std::string> Tokenizer::encode_pieces(const std::string& text) const
 }
 
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
+  if (wordpiece_) {
+    const std::string& prefix = wordpiece_->options().continuing_subword_prefix;
+    std::string text;
+    for (int id : ids) {
+      const std::string& piece = wordpiece_->id_to_piece(id);
+      if (piece.rfind(prefix, 0) == 0) {
+        text += piece.substr(prefix.size());
+      } else {
+        if (!text.empty()) text += ' ';
+        text += piece;
+      }
+    }
+    return text;
+  }
   char* text = nullptr;
   size_t len = 0;
   char* err = nullptr;
@@ -377,17 +480,35 @@ std::vector<std::vector<int>> Tokenizer::encode_batch(const std::vector<std::str
   return out;
 }
 
-int Tokenizer::vocab_size() const { return shim().vocab_size(model_.get()); }
-int Tokenizer::bos_id() const { return shim().bos_id(model_.get()); }
-int Tokenizer::eos_id() const { return shim().eos_id(model_.get()); }
-int Tokenizer::pad_id() const { return shim().pad_id(model_.get()); }
-int Tokenizer::unk_id() const { return shim().unk_id(model_.get()); }
+namespace {
+int special_id(const WordPieceTokenizer& wp, const char* piece) {
+  return wp.has_piece(piece) ? wp.piece_to_id(piece) : -1;
+}
+}  // namespace
+
+int Tokenizer::vocab_size() const {
+  return wordpiece_ ? wordpiece_->vocab_size() : shim().vocab_size(model_.get());
+}
+int Tokenizer::bos_id() const {
+  return wordpiece_ ? special_id(*wordpiece_, "[CLS]") : shim().bos_id(model_.get());
+}
+int Tokenizer::eos_id() const {
+  return wordpiece_ ? special_id(*wordpiece_, "[SEP]") : shim().eos_id(model_.get());
+}
+int Tokenizer::pad_id() const {
+  return wordpiece_ ? special_id(*wordpiece_, "[PAD]") : shim().pad_id(model_.get());
+}
+int Tokenizer::unk_id() const {
+  return wordpiece_ ? wordpiece_->piece_to_id(wordpiece_->options().unk_token) : shim().unk_id(model_.get());
+}
 
 int Tokenizer::piece_to_id(const std::string& piece) const {
+  if (wordpiece_) return wordpiece_->piece_to_id(piece);
   return shim().piece_to_id(model_.get(), piece.data(), piece.size());
 }
 
 std::string Tokenizer::id_to_piece(int id) const {
+  if (wordpiece_) return wordpiece_->id_to_piece(id);
   size_t len = 0;
   const char* piece = shim().id_to_piece(model_.get(), id, &len);
   if (piece == nullptr) {

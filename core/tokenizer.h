@@ -1,5 +1,9 @@
 #pragma once
-// SentencePiece tokenizers: train, load, encode, decode.
+// The tokenizer a text model runs: a SentencePiece model (tokenizer.model: every model Strata
+// pre-trains), or a BERT WordPiece vocabulary (vocab.txt: a packaged BERT such as
+// all-MiniLM-L6-v2; core/wordpiece.h). Tokenizer::load picks by file name, and a checkpoint
+// carries the file under the same name (checkpoint_file_name), so whatever reads the
+// checkpoint gets the tokenizer it was trained with.
 //
 // SentencePiece cannot share a process's link namespace with LibTorch (docs/building.md), so
 // it lives in a shared library of its own, strata_spm (core/tokenizer/spm_shim), which this
@@ -13,6 +17,10 @@
 #include <vector>
 
 struct strata_spm_model;
+
+namespace strata {
+class WordPieceTokenizer;
+}
 
 namespace strata {
 
@@ -47,10 +55,25 @@ struct TokenizerTrainOptions {
   bool verbose = false;  // SentencePiece's training log on stderr (otherwise errors only)
 };
 
+enum class TokenizerKind { kSentencePiece, kWordPiece };
+
 class Tokenizer {
  public:
-  // Reads a SentencePiece .model file. A missing or damaged file is an InputError.
+  // Reads a SentencePiece .model file, or a WordPiece vocab.txt (any file named *.txt), whose
+  // lower-casing, accent stripping and CJK splitting come from a tokenizer_config.json beside
+  // it when there is one (do_lower_case, strip_accents, tokenize_chinese_chars: Hugging
+  // Face's BertTokenizer keys), else BERT-uncased's. A missing or damaged file is an
+  // InputError.
   static Tokenizer load(const std::string& path);
+
+  // The tokenizer file in a checkpoint directory: dir/tokenizer.model, else dir/vocab.txt,
+  // else "".
+  static std::string find_in(const std::string& dir);
+  // Writes this tokenizer's file into `dir` under its checkpoint name (tokenizer.model, or
+  // vocab.txt plus a tokenizer_config.json of its WordPiece options that Hugging Face's
+  // BertTokenizer reads too), through a temporary file and a rename each.
+  void save_to(const std::string& dir) const;
+  TokenizerKind kind() const { return wordpiece_ ? TokenizerKind::kWordPiece : TokenizerKind::kSentencePiece; }
 
   // Trains on the lines of `files` and writes <model_prefix>.model and .vocab. Unreadable
   // files, bad options and a failed training (for example a vocab_size the corpus cannot
@@ -58,9 +81,12 @@ class Tokenizer {
   static void train(const std::vector<std::string>& files, const std::string& model_prefix,
                     const TokenizerTrainOptions& options = {});
 
+  // Text -> ids; no BOS/EOS ([CLS]/[SEP]) added.
   std::vector<int> encode(const std::string& text) const;
   std::vector<std::string> encode_pieces(const std::string& text) const;
-  // An id outside [0, vocab_size()) is an InputError.
+  // An id outside [0, vocab_size()) is an InputError. WordPiece decodes as Hugging Face's
+  // WordPiece decoder does without its clean-up: pieces joined by spaces, "##" pieces glued
+  // to the one before (lower-casing and accent stripping are not undone).
   std::string decode(const std::vector<int>& ids) const;
   // Exactly the text that `continuation` adds after `prompt`: decode(prompt + continuation)
   // less decode(prompt). Decoding the continuation alone loses its first space, since
@@ -77,7 +103,9 @@ class Tokenizer {
                                              int threads = 0) const;
 
   int vocab_size() const;
-  int bos_id() const;  // -1 when the model has none
+  // -1 when the model has none. A WordPiece vocabulary's BOS and EOS are BERT's [CLS] and
+  // [SEP], its pad [PAD] and unk [UNK].
+  int bos_id() const;
   int eos_id() const;
   int pad_id() const;
   int unk_id() const;
@@ -88,8 +116,12 @@ class Tokenizer {
  private:
   Tokenizer(std::shared_ptr<strata_spm_model> model, std::string path)
       : model_(std::move(model)), path_(std::move(path)) {}
+  Tokenizer(std::shared_ptr<const WordPieceTokenizer> wordpiece, std::string path)
+      : wordpiece_(std::move(wordpiece)), path_(std::move(path)) {}
 
-  std::shared_ptr<strata_spm_model> model_;  // read-only once loaded, shared by copies
+  // One of the two is set; read-only once loaded, shared by copies.
+  std::shared_ptr<strata_spm_model> model_;
+  std::shared_ptr<const WordPieceTokenizer> wordpiece_;
   std::string path_;
 };
 

@@ -366,7 +366,8 @@ double Trainer::log_metrics(double seconds) {
   nlohmann::json row = {{"step", step_},
                         {"loss", loss_sum_ / double(loss_count_)},
                         {"lr", optimizer_->lr()},
-                        {std::string(unit) + "_per_s", rate}};
+                        {std::string(unit) + "_per_s", rate},
+                        {"seconds", seconds}};
   if (parts_.peak_flops > 0 && model.train_flops_per_unit() > 0) {
     const double devices = parts_.sync ? double(parts_.sync->world()) : 1.0;
     row["mfu"] = model.train_flops_per_unit() * rate / (parts_.peak_flops * devices);

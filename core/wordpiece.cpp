@@ -33,15 +33,23 @@ void append_utf8(std::string& out, int32_t cp) {
 
 utf8proc_category_t category(int32_t cp) { return utf8proc_category(cp); }
 
+// Rust's char::is_whitespace, which `tokenizers` runs (the White_Space property: ASCII \t-\r
+// and space, U+0085, and the Zs, Zl and Zp categories). U+000B, U+000C and U+0085 are also
+// controls, and clean_text removes those first.
 bool is_whitespace(int32_t cp) {
-  return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || category(cp) == UTF8PROC_CATEGORY_ZS;
+  if (cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0x85) return true;
+  const auto c = category(cp);
+  return c == UTF8PROC_CATEGORY_ZS || c == UTF8PROC_CATEGORY_ZL || c == UTF8PROC_CATEGORY_ZP;
 }
 
-bool is_control(int32_t cp) {  // an "other" (C*) character that is not whitespace
+// An "other" character that is not \t, \n or \r: Cc, Cf, Cs and Co. Unassigned code points
+// (Cn) are kept, as `tokenizers` keeps them (its category tables list assigned characters only;
+// checked: "a\u0379b" stays whole), and become [UNK] with their word.
+bool is_control(int32_t cp) {
   if (cp == '\t' || cp == '\n' || cp == '\r') return false;
   switch (category(cp)) {
     case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS:
-    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN: return true;
+    case UTF8PROC_CATEGORY_CO: return true;
     default: return false;
   }
 }

@@ -47,6 +47,8 @@ class WordPieceTokenizer {
   int vocab_size() const { return int(pieces_.size()); }
   int piece_to_id(const std::string& piece) const;  // the unk id when absent
   const std::string& id_to_piece(int id) const;     // InputError outside the vocabulary
+  bool has_piece(const std::string& piece) const { return ids_.count(piece) > 0; }
+  const WordPieceOptions& options() const { return options_; }
 
  private:
   std::vector<std::string> pieces_;

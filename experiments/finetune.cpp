@@ -160,8 +160,8 @@ Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::Sha
 
   if (f.is_task) {
     if (base.tokenizer_path.empty()) {
-      throw InputError(fmt::format("init.from: {} has no tokenizer.model; text fine-tuning needs the "
-                                   "checkpoint's tokenizer",
+      throw InputError(fmt::format("init.from: {} has no tokenizer (tokenizer.model or vocab.txt); text "
+                                   "fine-tuning needs the checkpoint's tokenizer (or init.tokenizer)",
                                    base.checkpoint_dir));
     }
     auto tokenizer = Tokenizer::load(base.tokenizer_path);
@@ -199,17 +199,16 @@ Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::Sha
       for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
       dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
       objective = std::make_shared<ClassificationObjective>();
-      int cls_id = tokenizer.piece_to_id("[CLS]");
-      if (cls_id == tokenizer.unk_id() || base.type != "bert") cls_id = -1;
-      train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, cls_id);
+      const finetune::Framing framing = finetune::framing(tokenizer, base.type);
+      train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, framing);
       if (!ex.validation.empty()) {
-        Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, cls_id);
+        Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, framing);
         evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", v.input, v.target,
                                                                         f.task.eval_batch_size, device,
                                                                         v.attention_mask),
                               0});
       }
-      Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, cls_id);
+      Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, framing);
       evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
                                                                       f.task.eval_batch_size, device,
                                                                       t.attention_mask),
@@ -218,9 +217,7 @@ Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::Sha
     data.train = std::make_shared<data::RowBatches>(train_rows, plan.batch.batch_size, seed, shard);
     data.tokenizer_path = base.tokenizer_path;
     data.vocab_size = tokenizer.vocab_size();
-    data.write_extra = [path = base.tokenizer_path](const std::string& dir) {
-      fs::copy_file(path, dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
-    };
+    data.write_extra = [tokenizer](const std::string& dir) { tokenizer.save_to(dir); };
     data.describe = fmt::format("task {}: {} train, {} validation, {} test examples{}", task.name(),
                                 ex.train.size(), ex.validation.size(), ex.test.size(),
                                 ex.choices.empty() ? "" : fmt::format(", classes {}", fmt::join(ex.choices, "/")));

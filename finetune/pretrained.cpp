@@ -10,6 +10,7 @@
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/tokenizer.h"
 #include "models/hf.h"
 #include "models/registry.h"
 
@@ -60,12 +61,10 @@ PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& m
     torch::manual_seed(seed);
     out.network = models::networks().make(out.type, section.where("type"), section);
     if (o.pretrained) out.tensors = std::move(hf.tensors);
-    out.tokenizer_path = !o.tokenizer.empty() ? o.tokenizer
-                         : fs::exists(o.from + "/tokenizer.model") ? o.from + "/tokenizer.model"
-                                                                    : "";
+    out.tokenizer_path = !o.tokenizer.empty() ? o.tokenizer : Tokenizer::find_in(o.from);
     log::info("init.from {}: a Hugging Face {} checkpoint; text runs through {}", o.from, out.type,
-              out.tokenizer_path.empty() ? "no SentencePiece model (set init.tokenizer; its byte-level "
-                                           "BPE or WordPiece tokenizer is not read)"
+              out.tokenizer_path.empty() ? "no tokenizer (no tokenizer.model or vocab.txt; set "
+                                           "init.tokenizer; a byte-level BPE tokenizer.json is not read)"
                                          : out.tokenizer_path);
     return out;
   }
@@ -82,12 +81,7 @@ PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& m
   torch::manual_seed(seed);  // fresh weights (the scratch baseline, the head) follow the seed
   out.network = models::networks().make(out.type, section.where("type"), section);
   if (o.pretrained) out.tensors = load_checkpoint(out.checkpoint_dir).model;
-  const std::string tokenizer = out.checkpoint_dir + "/tokenizer.model";
-  if (!o.tokenizer.empty()) {
-    out.tokenizer_path = o.tokenizer;
-  } else if (fs::exists(tokenizer)) {
-    out.tokenizer_path = tokenizer;
-  }
+  out.tokenizer_path = !o.tokenizer.empty() ? o.tokenizer : Tokenizer::find_in(out.checkpoint_dir);
   return out;
 }
 

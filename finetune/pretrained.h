@@ -5,7 +5,8 @@
 //   init:
 //     from: runs/gpt-sotu        # a Strata checkpoint or run directory, or a Hugging Face
 //                                # GPT-2 / BERT directory (models/hf.h)
-//     tokenizer: m.model         # a SentencePiece model to use instead of the checkpoint's
+//     tokenizer: m.model         # a SentencePiece model (or WordPiece vocab.txt) to use
+//                                # instead of the checkpoint's
 //     pretrained: true           # false: the same architecture and tokenizer, fresh weights
 //     ignore: ["transformer.wpe.*"]   # name patterns allowed to be missing, unexpected or
 //                                     # of another shape (they keep their fresh values)
@@ -30,7 +31,7 @@ struct InitOptions {
   std::string from;
   bool pretrained = true;
   std::vector<std::string> ignore;  // fnmatch patterns over parameter names
-  std::string tokenizer;            // a SentencePiece model; "": the checkpoint's own
+  std::string tokenizer;            // a SentencePiece model or vocab.txt; "": the checkpoint's own
 };
 // `init:`; finishes the section. `from` is required.
 void read_options(config::Reader r, InitOptions& o);
@@ -40,7 +41,7 @@ struct PretrainedBase {
   std::shared_ptr<Network> network;
   std::string type;            // model.type
   std::string checkpoint_dir;  // the resolved checkpoint
-  std::string tokenizer_path;  // its tokenizer.model, or "" when it has none
+  std::string tokenizer_path;  // its tokenizer.model or vocab.txt, or "" when it has none
   NamedTensors tensors;        // its weights (model.safetensors)
 };
 

@@ -148,18 +148,31 @@ Batch pack(const std::vector<std::vector<int>>& inputs, const std::vector<std::v
 
 }  // namespace
 
+Framing framing(const Tokenizer& tokenizer, const std::string& type) {
+  Framing f;
+  if (type != "bert") return f;
+  const int cls = tokenizer.piece_to_id("[CLS]");
+  if (cls != tokenizer.unk_id()) f.first = cls;
+  if (tokenizer.kind() == TokenizerKind::kWordPiece) f.last = tokenizer.eos_id();
+  return f;
+}
+
 Batch classification_rows(const std::vector<TextExample>& examples, const Tokenizer& tokenizer,
-                          int64_t max_length, int cls_id) {
+                          int64_t max_length, Framing framing) {
+  const int64_t room = max_length - (framing.first >= 0) - (framing.last >= 0);
+  if (room < 1) throw InputError(fmt::format("data.max_length {} leaves no room for the text", max_length));
   std::vector<std::vector<int>> inputs;
   std::vector<int64_t> labels;
   for (size_t i = 0; i < examples.size(); ++i) {
     if (examples[i].label < 0) {
       throw InputError(fmt::format("example {}: its target names none of the choices", i));
     }
+    std::vector<int> text = tokenizer.encode(examples[i].text);
+    if (int64_t(text.size()) > room) text.resize(size_t(room));
     std::vector<int> ids;
-    if (cls_id >= 0) ids.push_back(cls_id);
-    for (int id : tokenizer.encode(examples[i].text)) ids.push_back(id);
-    if (int64_t(ids.size()) > max_length) ids.resize(size_t(max_length));
+    if (framing.first >= 0) ids.push_back(framing.first);
+    ids.insert(ids.end(), text.begin(), text.end());
+    if (framing.last >= 0) ids.push_back(framing.last);
     if (ids.empty()) ids.push_back(0);  // an empty text: one (masked-in) token to pool
     inputs.push_back(std::move(ids));
     labels.push_back(examples[i].label);

@@ -68,10 +68,22 @@ std::pair<torch::Tensor, torch::Tensor> carve_validation(const torch::Tensor& la
 // split, or a labels_per_class on a task whose targets name no choice, is an InputError.
 TaskExamples task_examples(const tasks::Task& task, const TaskDataOptions& o, uint64_t seed);
 
+// The ids a classification row starts and ends with (-1: none).
+struct Framing {
+  int first = -1;  // BERT's [CLS]
+  int last = -1;   // BERT's [SEP]
+};
+// How a base of model type `type` frames a text: a BERT starts with [CLS] when its tokenizer
+// has one, and a BERT under a WordPiece vocabulary (a packaged BERT, pre-trained on
+// "[CLS] text [SEP]") also ends with [SEP], as Hugging Face's BertTokenizer frames one text.
+// A Strata-pre-trained BERT saw [CLS] only; a GPT or CNN gets no framing.
+Framing framing(const Tokenizer& tokenizer, const std::string& type);
+
 // Rows for a classification head: input [N, T] (padded with 0), attention_mask [N, T],
-// target [N] (the labels). `cls_id` >= 0 is put first (BERT's [CLS]).
+// target [N] (the labels). framing.first >= 0 is put first and framing.last >= 0 last, the
+// text between cut so that the row fits max_length (as truncation=True does).
 Batch classification_rows(const std::vector<TextExample>& examples, const Tokenizer& tokenizer,
-                          int64_t max_length, int cls_id = -1);
+                          int64_t max_length, Framing framing = {});
 
 // Rows for prompt-completion training: input [N, T] = sequence[:-1], target [N, T] =
 // sequence[1:] with the prompt's positions and the padding -100, attention_mask [N, T].

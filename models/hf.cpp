@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -21,6 +22,7 @@
 #include "core/errors.h"
 #include "core/json_input.h"
 #include "core/log.h"
+#include "core/tokenizer.h"
 #include "core/tokenizer_hf.h"
 #include "core/trainer.h"
 #include "models/bert/bert.h"
@@ -637,9 +639,7 @@ models::LoadedNetwork load_hf(const std::string& dir, const torch::Device& devic
   out.network->eval();
   out.type = hf.model_type;
   out.checkpoint_dir = dir;
-  std::error_code ec;
-  const fs::path tokenizer = fs::path(dir) / "tokenizer.model";
-  if (fs::exists(tokenizer, ec)) out.tokenizer_path = tokenizer.string();
+  out.tokenizer_path = Tokenizer::find_in(dir);
   return out;
 }
 
@@ -665,7 +665,10 @@ void write_hf(Network& model, const std::string& out_dir, const std::string& tok
   // and for a BPE model the tokenizer.json and tokenizer_config.json that transformers'
   // AutoTokenizer loads (core/tokenizer_hf.h).
   std::string tokenizer, tokenizer_json, tokenizer_config;
-  if (!tokenizer_path.empty()) {
+  std::optional<Tokenizer> wordpiece;
+  if (!tokenizer_path.empty() && Tokenizer::load(tokenizer_path).kind() == TokenizerKind::kWordPiece) {
+    wordpiece = Tokenizer::load(tokenizer_path);
+  } else if (!tokenizer_path.empty()) {
     tokenizer = read_file(tokenizer_path);
     try {
       tokenizer_json = hf_tokenizer_json(tokenizer_path);
@@ -679,7 +682,8 @@ void write_hf(Network& model, const std::string& out_dir, const std::string& tok
   fs::create_directories(out);
   write_safetensors_atomic((out / "model.safetensors").string(), tensors, {{"format", "pt"}});
   write_file_atomic((out / "config.json").string(), config.dump(2) + "\n");
-  if (!tokenizer_path.empty()) write_file_atomic((out / "tokenizer.model").string(), tokenizer);
+  if (wordpiece) wordpiece->save_to(out.string());
+  if (!tokenizer.empty()) write_file_atomic((out / "tokenizer.model").string(), tokenizer);
   if (!tokenizer_json.empty()) {
     write_file_atomic((out / "tokenizer.json").string(), tokenizer_json);
     write_file_atomic((out / "tokenizer_config.json").string(), tokenizer_config);

@@ -65,14 +65,16 @@ std::shared_ptr<Network> make_network(const HFCheckpoint& hf);
 
 // read_hf + make_network, moved to `device` and in eval mode, as models::load_network
 // returns a Strata checkpoint: type "gpt" or "bert", checkpoint_dir = dir, tokenizer_path
-// = dir/tokenizer.model when present (Hugging Face's own tokenizer.json is not read).
+// = dir/tokenizer.model or dir/vocab.txt (a BERT's WordPiece vocabulary) when present
+// (Hugging Face's own tokenizer.json is not read).
 models::LoadedNetwork load_hf(const std::string& dir, const torch::Device& device);
 
 // Writes config.json (+ model.safetensors) in Hugging Face's layout for a Strata GPT
 // (GPT2LMHeadModel) or BERT (BertForMaskedLM / BertForPreTraining naming), and copies
-// `tokenizer_path` (a SentencePiece model) beside them as tokenizer.model when not empty,
+// `tokenizer_path` beside them when not empty: a SentencePiece model as tokenizer.model,
 // with tokenizer.json and tokenizer_config.json for transformers' AutoTokenizer when it is
-// a BPE model (core/tokenizer_hf.h; otherwise a warning says none was written).
+// a BPE model (core/tokenizer_hf.h; otherwise a warning says none was written); a WordPiece
+// vocab.txt as vocab.txt with a BertTokenizer tokenizer_config.json.
 // Creates out_dir as needed and replaces files of those names; each is written to a
 // temporary name and renamed into place. The tied tensors (lm_head.weight,
 // cls.predictions.decoder.*) are left out, as Hugging Face's own save_pretrained does.

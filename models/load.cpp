@@ -7,6 +7,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/tokenizer.h"
 #include "core/trainer.h"
 #include "models/hf.h"
 #include "models/registry.h"
@@ -29,8 +30,7 @@ LoadedNetwork load_network(const std::string& path, const torch::Device& device)
   load_model_tensors(*out.network, contents.model, out.checkpoint_dir + "/model.safetensors");
   out.network->to(device);
   out.network->eval();
-  const std::string tokenizer = out.checkpoint_dir + "/tokenizer.model";
-  if (std::filesystem::exists(tokenizer)) out.tokenizer_path = tokenizer;
+  out.tokenizer_path = Tokenizer::find_in(out.checkpoint_dir);
   return out;
 }
 

@@ -14,7 +14,7 @@ struct LoadedNetwork {
   std::shared_ptr<Network> network;
   std::string type;            // model.type
   std::string checkpoint_dir;  // the resolved checkpoint directory
-  std::string tokenizer_path;  // checkpoint_dir/tokenizer.model, or "" when absent
+  std::string tokenizer_path;  // checkpoint_dir/tokenizer.model or vocab.txt, or ""
 };
 
 // Accepts a checkpoint directory, a run directory (its latest checkpoint) or a Hugging Face

@@ -283,3 +283,40 @@ TEST_CASE("vision transfer: a CNN backbone under a new head on classes it never 
     CHECK(torch::equal(before[name], t));
   }
 }
+
+TEST_CASE("fine-tuning a packaged BERT (all-MiniLM-L6-v2) through its own WordPiece vocab.txt",
+          "[finetune][wordpiece][transformers]") {
+  const std::string model = source_dir() + "/pretrained/all-MiniLM-L6-v2";  // scripts/bootstrap.sh
+  REQUIRE(fs::exists(model + "/vocab.txt"));
+  // Framing as the model was pre-trained: [CLS] text [SEP], cut to max_length in all.
+  const auto tok = strata::Tokenizer::load(model + "/vocab.txt");
+  const auto framing = strata::finetune::framing(tok, "bert");
+  CHECK(framing.first == 101);
+  CHECK(framing.last == 102);
+  const auto rows = strata::finetune::classification_rows({{"Hello, world! " + std::string(200, 'a'), "", 1},
+                                                           {"Hi", "", 0}},
+                                                          tok, 6, framing);
+  CHECK(rows.input.size(1) == 6);
+  CHECK(rows.input[0][0].item<int64_t>() == 101);
+  CHECK(rows.input[0][5].item<int64_t>() == 102);
+  CHECK(rows.input[1].narrow(0, 0, 3).equal(torch::tensor({101, tok.piece_to_id("hi"), 102}, torch::kLong)));
+  CHECK(rows.attention_mask[1].sum().item<int64_t>() == 3);
+
+  const std::string out = temp_dir("finetune-minilm") + "/run";
+  auto r = run_strata({"train", "configs/finetune/spam-minilm.yaml", "out_dir=" + out, "data.labels_per_class=4",
+                       "data.test_limit=16", "data.max_length=32", "trainer.epochs=1", "trainer.batch_size=4",
+                       "schedule.warmup_steps=1", "trainer.log_every=1"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("pretrained/all-MiniLM-L6-v2/vocab.txt") != std::string::npos);
+  // The checkpoint carries the vocabulary (with its options), not a SentencePiece model.
+  const std::string ckpt = latest(out);
+  CHECK(fs::exists(ckpt + "/vocab.txt"));
+  CHECK(fs::exists(ckpt + "/tokenizer_config.json"));
+  CHECK_FALSE(fs::exists(ckpt + "/tokenizer.model"));
+  CHECK(read_text(ckpt + "/vocab.txt") == read_text(model + "/vocab.txt"));
+  const auto results = nlohmann::json::parse(read_text(out + "/results.json"));
+  CHECK(results["results"].contains("eval/test/acc"));
+  // Every pre-trained tensor loaded; only the head is new.
+  CHECK(r.output.find("new (classifier.bias, classifier.weight)") != std::string::npos);
+}
