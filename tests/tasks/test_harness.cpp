@@ -2,8 +2,9 @@
 // with `strata export --format hf` (tokenizer.json included) runs under `lm_eval --model hf`
 // on task files with json data, and the two tools' samples and results files agree
 // (tests/tasks/harness_check.py). Multiple choice with first_n shots (addition) and with
-// the default sampler (tiny_mc: the harness's random.Random(1234) draws, made by Strata's
-// tasks/python_random.h), loglikelihood and generate_until (tiny_ll, tiny_gen).
+// the default sampler (the harness's random.Random(1234) draws, made by Strata's
+// tasks/python_random.h: tiny_mc at 1 shot, and at 5 shots tiny_mc5 and addition_default5,
+// whose acc must be equal), loglikelihood and generate_until (tiny_ll, tiny_gen).
 
 #include <torch/torch.h>
 
@@ -45,18 +46,17 @@ TEST_CASE("harness: lm_eval on Strata's export and strata eval agree document by
   for (const char* f : {"addition_train.jsonl", "addition_test.jsonl"}) {
     fs::copy_file(src + "/configs/tasks/data/" + f, tasks + "/data/" + f);
   }
-  for (const char* f : {"tiny_base.yaml", "tiny_ll.yaml", "tiny_gen.yaml", "tiny_mc.yaml",
-                        "tiny.jsonl", "tiny_train.jsonl"}) {
+  for (const char* f : {"tiny_base.yaml", "tiny_ll.yaml", "tiny_gen.yaml", "tiny_mc.yaml", "tiny_mc5.yaml",
+                        "addition_default5.yaml", "tiny.jsonl", "tiny_train.jsonl"}) {
     fs::copy_file(src + "/tests/assets/tasks/" + f, tasks + "/" + f);
   }
   auto eval = run_strata({"eval", "--model", dir.file("hf"), "--task", tasks + "/addition.yaml",
                           "--task", tasks + "/tiny_ll.yaml", "--task", tasks + "/tiny_gen.yaml",
-                          "--task", tasks + "/tiny_mc.yaml",
-                          "--limit", "40", "--batch-size", "8", "--threads", "1", "--out",
+XX, "40", "--batch-size", "8", "--threads", "1", "--out",
                           dir.file("strata/results.json"), "--log-samples"});
   INFO(eval.output);
   REQUIRE(eval.status == 0);
-  for (const char* task : {"addition", "tiny_ll", "tiny_gen", "tiny_mc"}) {
+  for (const char* task : {"addition", "tiny_ll", "tiny_gen", "tiny_mc", "tiny_mc5", "addition_default5"}) {
     bool found = false;
     for (const auto& e : fs::directory_iterator(dir.file("strata"))) {
       found = found || e.path().filename().string().rfind(std::string("samples_") + task + "_", 0) == 0;
@@ -68,7 +68,8 @@ TEST_CASE("harness: lm_eval on Strata's export and strata eval agree document by
   const std::string cmd = strata::python_program() + " " + src + "/tests/tasks/harness_check.py" +
                           " --hf " + dir.file("hf") + " --task-dir " + tasks + " --lm-out " +
                           dir.file("lm_eval") + " --strata-out " + dir.file("strata") +
-                          " --limit 40 addition tiny_ll tiny_gen tiny_mc > " + dir.file("check.log") +
+                          " --limit 40 addition tiny_ll tiny_gen tiny_mc tiny_mc5 addition_default5 > " +
+                          dir.file("check.log") +
                           " 2>&1";
   const int rc = std::system(cmd.c_str());
   INFO(read_text(dir.file("check.log")));
