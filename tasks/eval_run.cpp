@@ -151,10 +151,6 @@ std::string timestamp() {
   return buf;
 }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // The harness's file date: 2026-12-07T18-58-25.094003 (UTC).
 std::string harness_date() {
   const auto now = std::chrono::system_clock::now();
@@ -181,7 +177,7 @@ std::vector<ResultRow> read_results(const json& results, const std::string& path
       const auto comma = key.find(',');
       if (comma == std::string::npos || !value.is_number()) continue;
       ResultRow r{task, key.substr(0, comma), key.substr(comma + 1), value.get<double>()};
-      if (ends_with(r.metric, "_stderr")) continue;
+      if (r.metric.ends_with("_stderr")) continue;
       const std::string se = r.metric + "_stderr," + r.filter;
       if (metrics.contains(se) && metrics[se].is_number()) r.stderr_value = metrics[se].get<double>();
       rows.push_back(r);

@@ -396,10 +396,7 @@ TaskConfig load_task_config(const std::string& path) {
 }
 
 std::string find_task_file(const std::string& name_or_path, const std::string& dir) {
-  auto ends_with = [](const std::string& s, const std::string& t) {
-    return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-  };
-  if (ends_with(name_or_path, ".yaml") || ends_with(name_or_path, ".yml") ||
+  if (name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") ||
       name_or_path.find('/') != std::string::npos) {
     if (!fs::exists(name_or_path)) throw InputError(fmt::format("--task {}: no such file", name_or_path));
     return name_or_path;
