@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/checkpoint.h"
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/run.h"
 #include "models/load.h"
@@ -223,8 +224,7 @@ std::string run_eval(const EvalRunOptions& o) {
   }
 
   RunInfo info;
-  info.evaluation_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  info.evaluation_seconds = seconds_since(started);
   info.model = loaded.checkpoint_dir;
   for (const auto& p : loaded.network->parameters()) info.model_num_parameters += p.numel();
   info.seed = o.seed;
