@@ -28,13 +28,7 @@ void read_options(config::Reader& r, EvalRunOptions& o) {
   };
   r.read("model", o.model);
   rel(o.model);
-  if (r.has("tasks") && !r.is_list("tasks")) {
-    std::string one;
-    r.read("tasks", one);
-    o.tasks = {one};
-  } else {
-    r.read("tasks", o.tasks);
-  }
+  r.read_one_or_list("tasks", o.tasks);
   for (auto& t : o.tasks) {  // a path is relative to the file; a name stays a name
     if (t.find('/') != std::string::npos || fs::path(t).extension() == ".yaml") rel(t);
   }
