@@ -45,7 +45,7 @@ namespace {
 double seconds(const std::function<void()>& f) {
   auto t0 = std::chrono::steady_clock::now();
   f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return seconds_since(t0);
 }
 
 void write_raw(const fs::path& path, const torch::Tensor& t) {

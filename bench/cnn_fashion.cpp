@@ -124,7 +124,7 @@ double run_strata_loop(const Args& a) {
       opt.step();
       if (++steps % 200 == 0) loss_sum = loss.item<double>();
     }
-    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double dt = strata::seconds_since(t0);
     best = std::max(best, N / dt);
     fmt::print("  strata loop | epoch {} train_s {:.1f} images_per_s {:.0f} loss {:.3f}\n",
                epoch + 1, dt, N / dt, loss_sum);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <torch/torch.h>
 
+#include "core/clock.h"
 #include "core/python.h"
 
 #include <algorithm>
@@ -22,10 +23,7 @@ namespace strata::bench {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-inline double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+using strata::seconds_since;  // core/clock.h
 
 // The source tree (for configs and peers) and the strata program beside bench/.
 inline fs::path source_dir() { return fs::path(__FILE__).parent_path().parent_path(); }

@@ -17,6 +17,7 @@
 
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/data/fashion_mnist.h"
 #include "core/python.h"
 #include "core/run.h"
@@ -29,7 +30,7 @@ namespace {
 double seconds(const std::function<void()>& f) {
   auto t0 = std::chrono::steady_clock::now();
   f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return seconds_since(t0);
 }
 
 // Runs a command, echoing its output; returns the value of its "seconds X" line.

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/data/corpus.h"
 #include "core/errors.h"
 #include "core/run.h"
@@ -40,9 +41,6 @@ using namespace strata;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 std::string find_program(const std::string& name) {
   const char* path = std::getenv("PATH");

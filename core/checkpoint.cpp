@@ -38,10 +38,6 @@ constexpr const char* kOldPrefix = ".old-";
   throw std::runtime_error(fmt::format("{}: {}: {}", path.string(), what, std::strerror(errno)));
 }
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
 // Writes `text` to `path` and fsyncs it.
 void write_synced(const fs::path& path, const std::string& text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -97,7 +93,7 @@ void rename_or_throw(const fs::path& from, const fs::path& to) {
 // The step of a "step-NNNNNNN" name; nothing for any other name.
 std::optional<int64_t> step_of(const std::string& name) {
   const std::string prefix = "step-";
-  if (!starts_with(name, prefix) || name.size() == prefix.size() || name.size() > prefix.size() + 18)
+  if (!name.starts_with(prefix) || name.size() == prefix.size() || name.size() > prefix.size() + 18)
     return std::nullopt;
   int64_t step = 0;
   for (size_t i = prefix.size(); i < name.size(); ++i) {
@@ -166,7 +162,7 @@ void clean_leftovers(const fs::path& ckdir) {
     names.push_back(entry.path().filename().string());
   for (const auto& name : names) {
     const fs::path path = ckdir / name;
-    if (starts_with(name, kOldPrefix)) {
+    if (name.starts_with(kOldPrefix)) {
       const std::string rest = name.substr(std::strlen(kOldPrefix));
       const std::string original = rest.substr(0, rest.rfind('-'));
       if (step_of(original) && !fs::exists(ckdir / original) && is_complete(path)) {
@@ -174,7 +170,7 @@ void clean_leftovers(const fs::path& ckdir) {
         continue;
       }
       fs::remove_all(path);
-    } else if (starts_with(name, kTmpPrefix)) {
+    } else if (name.starts_with(kTmpPrefix)) {
       fs::remove_all(path);
     }
   }

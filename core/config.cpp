@@ -508,6 +508,16 @@ void Reader::read(const std::string& key, std::map<std::string, std::string>& ou
   record(*impl_->doc, path(key), out);
 }
 
+void Reader::read_one_or_list(const std::string& key, std::vector<std::string>& out) {
+  if (has(key) && !is_list(key)) {
+    std::string one;
+    read(key, one);
+    out = {one};
+  } else {
+    read(key, out);
+  }
+}
+
 void Reader::read_choice(const std::string& key, std::string& out,
                          const std::vector<std::string>& choices) {
   read(key, out);

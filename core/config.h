@@ -58,6 +58,10 @@ class Reader {
   void read(const std::string& key, std::vector<double>& out);
   void read(const std::string& key, std::vector<std::string>& out);
   void read(const std::string& key, std::map<std::string, std::string>& out);
+  // A list of strings that a file may also give as one (`tag: math` for `tag: [math]`), as
+  // the evaluation harness's task YAML does. Unlike read() into a vector, a lone value is
+  // read and recorded as a string (a mapping: "must be a string, got a mapping").
+  void read_one_or_list(const std::string& key, std::vector<std::string>& out);
   // A string that must be one of `choices`.
   void read_choice(const std::string& key, std::string& out,
                    const std::vector<std::string>& choices);

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/checkpoint.h"
+#include "core/clock.h"
 
 #if defined(STRATA_WITH_CUDA)
 #include <cuda_runtime_api.h>
@@ -25,7 +26,7 @@ double measure_matmul_flops() {
   for (int i = 0; i < 5; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     at::mm_out(c, a, b);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best, seconds_since(t0));
   }
   return 2.0 * double(n * n * n) / best;
 }

@@ -64,10 +64,6 @@ void read_options(config::Reader r, FreezeOptions& o) {
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
 bool glob(const std::string& pattern, const std::string& name) {
   return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
 }
@@ -187,7 +183,7 @@ class LayerFreeze : public FreezePolicy {
 
 LayerPlace layer_place(const std::string& name, const std::vector<std::string>& head_prefixes) {
   for (const auto& prefix : head_prefixes) {
-    if (starts_with(name, prefix)) return {LayerKind::kHead, -1};
+    if (name.starts_with(prefix)) return {LayerKind::kHead, -1};
   }
   static const std::regex block(R"((?:^|\.)(?:h|layer|layers)\.(\d+)\.)");
   static const std::regex conv(R"(^(?:conv|bn)(\d+)\.)");

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <vector>
 
+#include "core/clock.h"
+
 namespace strata::log {
 
 namespace {
@@ -33,8 +35,7 @@ Progress::Progress(int64_t total_steps, int64_t first_step)
 
 void Progress::update(int64_t step, double loss, double throughput, const char* unit) {
   if (log::rank() != 0) return;
-  double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double elapsed = seconds_since(start_);
   double per_step = step > first_ ? elapsed / double(step - first_) : 0.0;
   double eta = per_step * double(std::max<int64_t>(0, total_ - step));
   std::string line = fmt::format("step {:>7}/{}  loss {:.4f}  {:.0f} {}/s  eta {:02}:{:02}:{:02}",

@@ -16,10 +16,6 @@ namespace {
 
 constexpr size_t kHeadBytes = 512;
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
   for (size_t i = 0; i < prefix.size(); ++i) {
@@ -30,7 +26,7 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 
 // `head` past a UTF-8 byte order mark and ASCII whitespace: where a markup page starts.
 std::string_view past_blanks(std::string_view head) {
-  if (starts_with(head, "\xEF\xBB\xBF")) head.remove_prefix(3);
+  if (head.starts_with("\xEF\xBB\xBF")) head.remove_prefix(3);
   while (!head.empty() && std::isspace(static_cast<unsigned char>(head.front()))) {
     head.remove_prefix(1);
   }
@@ -49,11 +45,11 @@ bool tag_at(std::string_view s, std::string_view tag) {
 
 std::string describe_pointer(std::string_view head) {
   // The first line of every pointer file the Git LFS specification allows.
-  if (starts_with(head, "version https://git-lfs.github.com/spec/")) {
+  if (head.starts_with("version https://git-lfs.github.com/spec/")) {
     return "a Git LFS pointer, not the file itself; run `git lfs pull`";
   }
   // An unlocked git-annex file holds the path of its object ("/annex/objects/SHA256E-...").
-  if (starts_with(head, "/annex/objects/")) {
+  if (head.starts_with("/annex/objects/")) {
     return "a git-annex pointer, not the file itself; run `git annex get`";
   }
   return "";
@@ -62,13 +58,13 @@ std::string describe_pointer(std::string_view head) {
 std::string describe_impostor(std::string_view head, const std::string& expected) {
   if (head.empty()) return "an empty file, not " + expected;
   if (std::string pointer = describe_pointer(head); !pointer.empty()) return pointer;
-  if (starts_with(head, "PK\x03\x04")) return "a zip archive, not " + expected;
+  if (head.starts_with("PK\x03\x04")) return "a zip archive, not " + expected;
   const std::string_view markup = past_blanks(head);
   if (tag_at(markup, "<!doctype html") || tag_at(markup, "<html") || tag_at(markup, "<head") ||
       tag_at(markup, "<body")) {
     return "an HTML page, not " + expected;
   }
-  if (starts_with(markup, "<?xml")) return "an XML document, not " + expected;
+  if (markup.starts_with("<?xml")) return "an XML document, not " + expected;
   return "";
 }
 

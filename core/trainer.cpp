@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/json_input.h"
@@ -412,7 +413,7 @@ nlohmann::json Trainer::run(bool resume) {
     ++loss_count_;
     if (step_ % options_.log_every == 0 || step_ == total_steps_) {
       const double loss = loss_sum_ / double(loss_count_);
-      const double seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double seconds = seconds_since(window_start);
       const double rate = log_metrics(seconds);
       progress.update(step_, loss, rate, parts_.objective->unit());
       window_start = Clock::now();

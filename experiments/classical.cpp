@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "core/checkpoint.h"
+#include "core/clock.h"
 #include "core/data/fashion_mnist.h"
 #include "core/data/image_folder.h"
 #include "core/data/spam_assassin.h"
@@ -157,10 +158,6 @@ Split load_data(const DataOptions& o, uint64_t seed) {
   s.validation = take(train, std::get<0>(order.slice(0, 0, o.validation).sort()));
   s.train = take(train, std::get<0>(order.slice(0, o.validation).sort()));
   return s;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 nlohmann::json test_metrics(const torch::Tensor& predicted, const torch::Tensor& labels,

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/checkpoint.h"
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
@@ -128,7 +129,7 @@ nlohmann::json datasize(const config::Document& doc) {
         log::info("[{} | {} examples] {}", stage.name, size, stage.config);
         auto t0 = std::chrono::steady_clock::now();
         results = train_document(config::Document::load(stage.config, overrides));
-        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        seconds = seconds_since(t0);
         results["datasize_seconds"] = seconds;
         write_file_atomic((dir / "results.json").string(), results.dump(2) + "\n");
       }

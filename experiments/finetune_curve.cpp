@@ -12,6 +12,7 @@
 #include <set>
 
 #include "core/checkpoint.h"
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
@@ -479,10 +480,6 @@ class CurveClock {
   std::map<std::string, Mean> variant_;
   Mean all_;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // ---- training ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "core/checkpoint.h"
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
@@ -425,10 +426,6 @@ class SweepClock {
  private:
   double train_ = 0, train_s_ = 0, eval_ = 0, eval_s_ = 0;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 

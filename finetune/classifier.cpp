@@ -12,14 +12,6 @@
 
 namespace strata::finetune {
 
-namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-}  // namespace
-
 ClassifierImpl::ClassifierImpl(std::shared_ptr<Network> base, const HeadOptions& options)
     : base_(std::move(base)), options_(options) {
   // Which of the base's children its features() use, by family.
@@ -32,7 +24,7 @@ ClassifierImpl::ClassifierImpl(std::shared_ptr<Network> base, const HeadOptions&
     keep = [](const std::string& n) { return n == "bert"; };
   } else if (dynamic_cast<models::CNNImpl*>(base_.get())) {
     head_name_ = "classifier";
-    keep = [](const std::string& n) { return starts_with(n, "conv") || starts_with(n, "bn"); };
+    keep = [](const std::string& n) { return n.starts_with("conv") || n.starts_with("bn"); };
   } else {
     throw InputError("head: a classification head sits on a gpt, bert or cnn model");
   }

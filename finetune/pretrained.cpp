@@ -20,13 +20,9 @@ namespace strata::finetune {
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
 bool any_prefix(const std::string& name, const std::vector<std::string>& prefixes) {
   return std::any_of(prefixes.begin(), prefixes.end(),
-                     [&](const std::string& p) { return starts_with(name, p); });
+                     [&](const std::string& p) { return name.starts_with(p); });
 }
 
 bool any_glob(const std::string& name, const std::vector<std::string>& patterns) {

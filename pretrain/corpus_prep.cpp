@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
@@ -21,10 +22,6 @@ namespace strata::pretrain {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 struct Fnv1a64 {
   uint64_t h = 0xcbf29ce484222325ULL;

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/checkpoint.h"
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/run.h"
 #include "models/load.h"
@@ -27,13 +28,7 @@ void read_options(config::Reader& r, EvalRunOptions& o) {
   };
   r.read("model", o.model);
   rel(o.model);
-  if (r.has("tasks") && !r.is_list("tasks")) {
-    std::string one;
-    r.read("tasks", one);
-    o.tasks = {one};
-  } else {
-    r.read("tasks", o.tasks);
-  }
+  r.read_one_or_list("tasks", o.tasks);
   for (auto& t : o.tasks) {  // a path is relative to the file; a name stays a name
     if (t.find('/') != std::string::npos || fs::path(t).extension() == ".yaml") rel(t);
   }
@@ -151,10 +146,6 @@ std::string timestamp() {
   return buf;
 }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // The harness's file date: 2026-12-07T18-58-25.094003 (UTC).
 std::string harness_date() {
   const auto now = std::chrono::system_clock::now();
@@ -181,7 +172,7 @@ std::vector<ResultRow> read_results(const json& results, const std::string& path
       const auto comma = key.find(',');
       if (comma == std::string::npos || !value.is_number()) continue;
       ResultRow r{task, key.substr(0, comma), key.substr(comma + 1), value.get<double>()};
-      if (ends_with(r.metric, "_stderr")) continue;
+      if (r.metric.ends_with("_stderr")) continue;
       const std::string se = r.metric + "_stderr," + r.filter;
       if (metrics.contains(se) && metrics[se].is_number()) r.stderr_value = metrics[se].get<double>();
       rows.push_back(r);
@@ -227,8 +218,7 @@ std::string run_eval(const EvalRunOptions& o) {
   }
 
   RunInfo info;
-  info.evaluation_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  info.evaluation_seconds = seconds_since(started);
   info.model = loaded.checkpoint_dir;
   for (const auto& p : loaded.network->parameters()) info.model_num_parameters += p.numel();
   info.seed = o.seed;

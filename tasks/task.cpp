@@ -121,13 +121,7 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   }
   c.file = path;
   r.read("task", c.task);
-  if (r.has("tag") && !r.is_list("tag")) {
-    std::string one;
-    r.read("tag", one);
-    c.tag = {one};
-  } else {
-    r.read("tag", c.tag);
-  }
+  r.read_one_or_list("tag", c.tag);
   if (r.has("dataset_path")) {
     const std::string before = c.dataset_path;
     std::vector<std::string> paths = {"json", "csv"};
@@ -195,13 +189,7 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   fewshot.finish();
   r.read_enum("output_type", c.output_type, kOutputTypes);
   auto gen = r.child("generation_kwargs");
-  if (gen.has("until") && !gen.is_list("until")) {
-    std::string one;
-    gen.read("until", one);
-    c.generation.until = {one};
-  } else {
-    gen.read("until", c.generation.until);
-  }
+  gen.read_one_or_list("until", c.generation.until);
   gen.read("max_gen_toks", c.generation.max_gen_toks, config::Range::at_least(1));
   gen.read("do_sample", c.generation.do_sample);
   gen.read("temperature", c.generation.temperature, config::Range::non_negative());
@@ -396,10 +384,7 @@ TaskConfig load_task_config(const std::string& path) {
 }
 
 std::string find_task_file(const std::string& name_or_path, const std::string& dir) {
-  auto ends_with = [](const std::string& s, const std::string& t) {
-    return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-  };
-  if (ends_with(name_or_path, ".yaml") || ends_with(name_or_path, ".yml") ||
+  if (name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") ||
       name_or_path.find('/') != std::string::npos) {
     if (!fs::exists(name_or_path)) throw InputError(fmt::format("--task {}: no such file", name_or_path));
     return name_or_path;

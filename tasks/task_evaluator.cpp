@@ -9,13 +9,7 @@ namespace strata::tasks {
 
 void read_options(config::Reader& r, TaskEvalOptions& o) {
   r.require("tasks");
-  if (r.is_list("tasks")) {
-    r.read("tasks", o.tasks);
-  } else {
-    std::string one;
-    r.read("tasks", one);
-    o.tasks = {one};
-  }
+  r.read_one_or_list("tasks", o.tasks);
   if (r.is_list("num_fewshot")) {
     r.read("num_fewshot", o.num_fewshot);
   } else if (r.has("num_fewshot")) {

@@ -608,13 +608,7 @@ void read_options(config::Reader& r, const std::string& dataset, IclDatasetOptio
   if (uses("n_words")) r.read("n_words", o.n_words, config::Range::at_least(1));
   if (uses("n_pairs")) r.read("n_pairs", o.n_pairs, config::Range::at_least(1));
   if (uses("corpus")) {
-    if (r.has("corpus") && !r.is_list("corpus")) {
-      std::string one;
-      r.read("corpus", one);
-      o.corpus = {one};
-    } else {
-      r.read("corpus", o.corpus);
-    }
+    r.read_one_or_list("corpus", o.corpus);
     for (const auto& c : o.corpus) {
       if (!is_builtin_corpus(c)) {
         r.fail("corpus", fmt::format("'{}' is not a built-in corpus; valid: {}", c,

@@ -4,17 +4,10 @@
 
 #include <chrono>
 
+#include "core/clock.h"
 #include "core/errors.h"
 
 namespace strata::classic {
-
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 std::vector<Candidate> read_candidates(config::Reader& r, const std::string& key) {
   auto items = r.children(key);

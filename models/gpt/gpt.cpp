@@ -112,12 +112,9 @@ void GPTImpl::init_weights() {
   const double residual_std = 0.02 / std::sqrt(2.0 * options_.n_layer());
   for (auto& p : named_parameters()) {
     const std::string& name = p.key();
-    auto ends_with = [&](const std::string& s) {
-      return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-    };
     if (p.value().dim() == 2) {  // Linear weights and the embeddings
-      p.value().normal_(0.0, ends_with("c_proj.weight") ? residual_std : 0.02);
-    } else if (ends_with(".bias")) {
+      p.value().normal_(0.0, name.ends_with("c_proj.weight") ? residual_std : 0.02);
+    } else if (name.ends_with(".bias")) {
       p.value().zero_();
     }  // LayerNorm weights stay 1
   }

@@ -165,3 +165,21 @@ TEST_CASE("config refuses keys that are not names and alias bombs", "[config]") 
   }
   CHECK(error_of(bomb).find("values once aliases are expanded") != std::string::npos);
 }
+
+TEST_CASE("config reads one string or a list of strings", "[config]") {
+  const std::vector<std::string> one = {"math"};
+  const std::vector<std::string> two = {"math", "easy"};
+  auto doc = Document::parse("tag: math\nuntil: [math, easy]\n", "task.yaml");
+  auto root = doc.root();
+  std::vector<std::string> tag, until;
+  root.read_one_or_list("tag", tag);
+  root.read_one_or_list("until", until);
+  root.finish();
+  CHECK(tag == one);
+  CHECK(until == two);
+  CHECK(doc.resolved_yaml().find("tag: math") != std::string::npos);  // recorded as written
+  auto bad = Document::parse("tag: {a: b}\n", "task.yaml");
+  auto bad_root = bad.root();
+  CHECK_THROWS_WITH(bad_root.read_one_or_list("tag", tag),
+                    "task.yaml:1: 'tag' must be a string, got a mapping");
+}
