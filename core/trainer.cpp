@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "core/json_input.h"
 #include "core/log.h"
+#include "core/metric_registry.h"
 #include "core/run.h"
 
 namespace strata {
@@ -117,6 +118,7 @@ void read_options(config::Reader r, TrainerOptions& o, BatchOptions& b) {
   if (o.early_stop > 0 && o.best_metric.empty()) {
     r.fail("early_stop", "needs trainer.best_metric, the metric it watches");
   }
+  if (!o.best_metric.empty()) metrics::of_key(o.best_metric, r.where("best_metric"));  // known, or refused
   r.finish();
 }
 
@@ -184,9 +186,7 @@ std::string Trainer::evaluate_due() {
 }
 
 bool Trainer::better(double a, double b) const {
-  const std::string& k = options_.best_metric;
-  const bool lower = k.find("loss") != std::string::npos || k.find("perplexity") != std::string::npos;
-  return lower ? a < b : a > b;
+  return metrics::better(options_.best_metric, a, b, "trainer.best_metric");
 }
 
 bool Trainer::track_best(const Metrics& m) {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/config.h"
+#include "core/metric_registry.h"
 #include "core/errors.h"
 
 namespace strata::tasks {
@@ -91,10 +92,11 @@ void read_metrics(config::Reader& r, TaskConfig& c) {
   for (auto& m : r.children("metric_list")) {
     refuse_python(m);
     MetricSpec spec;
-    m.read_choice("metric", spec.metric, {"acc", "acc_norm", "perplexity", "exact_match"});
-    spec.aggregation = spec.metric == "perplexity" ? "perplexity" : "mean";
+    m.read_choice("metric", spec.metric, metrics::task_metric_names());
+    const metrics::MetricInfo& info = *metrics::find(spec.metric);
+    spec.aggregation = info.aggregation;
     m.read_choice("aggregation", spec.aggregation, {"mean", "perplexity"});
-    spec.higher_is_better = spec.metric != "perplexity";
+    spec.higher_is_better = info.higher_is_better;
     m.read("higher_is_better", spec.higher_is_better);
     m.read("ignore_case", spec.ignore_case);
     m.read("ignore_punctuation", spec.ignore_punctuation);
@@ -203,11 +205,13 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   r.finish();
 }
 
-MetricSpec metric(const std::string& name, const std::string& aggregation, bool higher_is_better) {
+// A metric with the registry's aggregation and direction (core/metric_registry.h).
+MetricSpec metric(const std::string& name) {
+  const metrics::MetricInfo& info = *metrics::find(name);
   MetricSpec m;
   m.metric = name;
-  m.aggregation = aggregation;
-  m.higher_is_better = higher_is_better;
+  m.aggregation = info.aggregation;
+  m.higher_is_better = info.higher_is_better;
   return m;
 }
 
@@ -352,13 +356,13 @@ TaskConfig load_task_config(const std::string& path) {
   if (c.metrics.empty()) {
     switch (c.output_type) {
       case OutputType::kLoglikelihood:
-        c.metrics = {metric("perplexity", "perplexity", false), metric("acc", "mean", true)};
+        c.metrics = {metric("perplexity"), metric("acc")};
         break;
       case OutputType::kMultipleChoice:
-        c.metrics = {metric("acc", "mean", true), metric("acc_norm", "mean", true)};
+        c.metrics = {metric("acc"), metric("acc_norm")};
         break;
       case OutputType::kGenerateUntil:
-        c.metrics = {metric("exact_match", "mean", true)};
+        c.metrics = {metric("exact_match")};
         break;
     }
   }
