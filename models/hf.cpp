@@ -110,14 +110,6 @@ std::vector<TensorName> bert_names(const models::BertOptions& o) {
   return rows;
 }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-bool starts_with(const std::string& s, const std::string& head) {
-  return s.compare(0, head.size(), head) == 0;
-}
-
 std::string shape_text(torch::IntArrayRef shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
@@ -176,6 +168,31 @@ class ConfigJson {
     return v.get<double>();
   }
 
+  // A dropout probability in [0, 1).
+  double probability(const std::string& key, double fallback) const {
+    if (!has(key)) return fallback;
+    const auto& v = json_[key];
+    if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() < 1)) {
+      throw InputError(fmt::format("{}: '{}' must be a number in [0, 1), not {}", path_, key, v.dump()));
+    }
+    return v.get<double>();
+  }
+
+  // Strata's one dropout (embeddings, attention probabilities, residual branches) from
+  // Hugging Face's per-place keys, `keys[0]` first; another value under a later key is
+  // logged, since Strata cannot keep it (Hugging Face's defaults: 0.1 everywhere).
+  double dropout(const std::vector<std::string>& keys) const {
+    const double p = probability(keys[0], 0.1);
+    for (size_t i = 1; i < keys.size(); ++i) {
+      const double q = probability(keys[i], 0.1);
+      if (q != p) {
+        log::info("{}: '{}' is {} but Strata applies one dropout everywhere: '{}' ({})", path_, keys[i], q,
+                  keys[0], p);
+      }
+    }
+    return p;
+  }
+
   std::string text(const std::string& key, const std::string& fallback) const {
     if (!has(key)) return fallback;
     if (!json_[key].is_string()) {
@@ -221,7 +238,8 @@ models::GPTOptions gpt2_options(const ConfigJson& c) {
   o.n_head(c.size("n_head"));
   o.activation(c.activation("activation_function", "gelu_new"));
   o.layer_norm_eps(c.positive("layer_norm_epsilon", 1e-5));
-  o.dropout(0.0).bias(true);
+  // The checkpoint's dropout, for fine-tuning (eval and export run without it).
+  o.dropout(c.dropout({"resid_pdrop", "embd_pdrop", "attn_pdrop"})).bias(true);
   if (o.n_embd() % o.n_head() != 0) {
     c.fail("n_head", fmt::format("({}) must divide n_embd ({})", o.n_head(), o.n_embd()));
   }
@@ -246,7 +264,7 @@ models::BertOptions bert_options(const ConfigJson& c) {
   o.type_vocab_size(c.size("type_vocab_size", 2));
   o.activation(c.activation("hidden_act", "gelu"));
   o.layer_norm_eps(c.positive("layer_norm_eps", 1e-12));
-  o.dropout(0.0);
+  o.dropout(c.dropout({"hidden_dropout_prob", "attention_probs_dropout_prob"}));
   if (o.n_embd() % o.n_head() != 0) {
     c.fail("num_attention_heads",
            fmt::format("({}) must divide hidden_size ({})", o.n_head(), o.n_embd()));
@@ -265,17 +283,17 @@ models::BertOptions bert_options(const ConfigJson& c) {
 std::string gpt_yaml(const models::GPTOptions& o) {
   return fmt::format(
       "type: gpt\nvocab_size: {}\nblock_size: {}\nn_layer: {}\nn_head: {}\nn_embd: {}\n"
-      "dropout: 0\nbias: true\nactivation: {}\nlayer_norm_eps: {}\n",
-      o.vocab_size(), o.block_size(), o.n_layer(), o.n_head(), o.n_embd(), o.activation(),
+      "dropout: {}\nbias: true\nactivation: {}\nlayer_norm_eps: {}\n",
+      o.vocab_size(), o.block_size(), o.n_layer(), o.n_head(), o.n_embd(), o.dropout(), o.activation(),
       o.layer_norm_eps());
 }
 
 std::string bert_yaml(const models::BertOptions& o) {
   return fmt::format(
       "type: bert\nvocab_size: {}\nblock_size: {}\ntype_vocab_size: {}\nn_layer: {}\nn_head: {}\n"
-      "n_embd: {}\ndropout: 0\nactivation: {}\nlayer_norm_eps: {}\n",
+      "n_embd: {}\ndropout: {}\nactivation: {}\nlayer_norm_eps: {}\n",
       o.vocab_size(), o.block_size(), o.type_vocab_size(), o.n_layer(), o.n_head(), o.n_embd(),
-      o.activation(), o.layer_norm_eps());
+      o.dropout(), o.activation(), o.layer_norm_eps());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -437,8 +455,8 @@ HFCheckpoint read_gpt2(const ConfigJson& config, HFTensors& file) {
                     prefix + "wte.weight", "Strata's GPT ties its output projection to wte");
   }
   drop_rest(file, "GPT-2", [&](const std::string& name) {
-    if (!starts_with(name, prefix + "h.")) return false;
-    return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+    if (!name.starts_with(prefix + "h.")) return false;
+    return name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias");
   });
   return out;
 }
@@ -459,23 +477,23 @@ HFCheckpoint read_bert(const ConfigJson& config, HFTensors& file) {
   const std::string prefix = bare ? "" : "bert.";
   auto names = bert_names(o);
   for (auto& row : names) {
-    if (starts_with(row.hf, "bert.")) row.hf = prefix + row.hf.substr(5);
+    if (row.hf.starts_with("bert.")) row.hf = prefix + row.hf.substr(5);
   }
   const bool has_pooler =
       file.has(prefix + "pooler.dense.weight") || file.has(prefix + "pooler.dense.bias");
   const bool has_head = file.has("cls.predictions.transform.dense.weight");
   std::vector<TensorName> fresh;
   std::erase_if(names, [&](const TensorName& row) {
-    const bool missing = (!has_pooler && starts_with(row.strata, "bert.pooler.")) ||
-                         (!has_head && starts_with(row.strata, "cls.predictions."));
+    const bool missing = (!has_pooler && row.strata.starts_with("bert.pooler.")) ||
+                         (!has_head && row.strata.starts_with("cls.predictions."));
     if (missing) fresh.push_back(row);
     return missing;
   });
   out.tensors = take_all(file, names, [](const std::string& name) {
     std::vector<std::string> alternatives;
-    if (ends_with(name, "LayerNorm.weight"))
+    if (name.ends_with("LayerNorm.weight"))
       alternatives.push_back(name.substr(0, name.size() - 6) + "gamma");
-    if (ends_with(name, "LayerNorm.bias"))
+    if (name.ends_with("LayerNorm.bias"))
       alternatives.push_back(name.substr(0, name.size() - 4) + "beta");
     if (name == "cls.predictions.bias") alternatives.push_back("cls.predictions.decoder.bias");
     return alternatives;
@@ -494,13 +512,13 @@ HFCheckpoint read_bert(const ConfigJson& config, HFTensors& file) {
   drop_rest(file, "BERT", [&](const std::string& name) {
     return name == prefix + "embeddings.position_ids" ||
            name == prefix + "embeddings.token_type_ids" ||
-           starts_with(name, "cls.seq_relationship.");
+           name.starts_with("cls.seq_relationship.");
   });
   if (!fresh.empty()) {
     const double range = config.positive("initializer_range", 0.02);
     auto generator = at::detail::createCPUGenerator(/*seed_in=*/0);
     for (const auto& row : fresh) {
-      const bool norm_weight = ends_with(row.strata, "LayerNorm.weight");
+      const bool norm_weight = row.strata.ends_with("LayerNorm.weight");
       torch::Tensor t = row.hf_shape.size() == 2
                             ? torch::empty(row.hf_shape).normal_(0.0, range, generator)
                             : (norm_weight ? torch::ones(row.hf_shape) : torch::zeros(row.hf_shape));

@@ -47,7 +47,8 @@ namespace strata::models {
 struct HFCheckpoint {
   std::string model_type;  // "gpt" | "bert" (Strata's model.type)
   // Strata's model section as YAML ("type: gpt\nvocab_size: 50257\n..."): every size,
-  // activation, layer_norm_eps, bias (gpt), and dropout 0.
+  // activation, layer_norm_eps, bias (gpt), and the checkpoint's dropout (resid_pdrop or
+  // hidden_dropout_prob; Hugging Face's default 0.1), which fine-tuning keeps.
   std::string model_yaml;
   NamedTensors tensors;  // Strata's parameter names and layouts
   std::string dir;

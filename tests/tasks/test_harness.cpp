@@ -52,7 +52,9 @@ TEST_CASE("harness: lm_eval on Strata's export and strata eval agree document by
   }
   auto eval = run_strata({"eval", "--model", dir.file("hf"), "--task", tasks + "/addition.yaml",
                           "--task", tasks + "/tiny_ll.yaml", "--task", tasks + "/tiny_gen.yaml",
-XX, "40", "--batch-size", "8", "--threads", "1", "--out",
+                          "--task", tasks + "/tiny_mc.yaml", "--task", tasks + "/tiny_mc5.yaml",
+                          "--task", tasks + "/addition_default5.yaml",
+                          "--limit", "40", "--batch-size", "8", "--threads", "1", "--out",
                           dir.file("strata/results.json"), "--log-samples"});
   INFO(eval.output);
   REQUIRE(eval.status == 0);
