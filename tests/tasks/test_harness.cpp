@@ -47,7 +47,7 @@ TEST_CASE("harness: lm_eval on Strata's export and strata eval agree document by
     fs::copy_file(src + "/configs/tasks/data/" + f, tasks + "/data/" + f);
   }
   for (const char* f : {"tiny_base.yaml", "tiny_ll.yaml", "tiny_gen.yaml", "tiny_mc.yaml", "tiny_mc5.yaml",
-                        "addition_default5.yaml", "tiny.jsonl", "tiny_train.jsonl"}) {
+                        "addition_default5.yaml", "tiny.jsonl", "tiny_train.jsonl", "tiny_train6.jsonl"}) {
     fs::copy_file(src + "/tests/assets/tasks/" + f, tasks + "/" + f);
   }
   auto eval = run_strata({"eval", "--model", dir.file("hf"), "--task", tasks + "/addition.yaml",
