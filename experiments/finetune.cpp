@@ -139,17 +139,12 @@ struct Assembled {
   std::shared_ptr<finetune::LoRA> lora;  // freeze.policy lora
 };
 
-Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::ShardOptions& shard) {
+// Text fine-tuning (data.task): the task's examples through the checkpoint's tokenizer, under
+// a classification head or as prompt-completion pairs.
+void assemble_text(FinetunePlan& f, Assembled& a, const torch::Device& device, const data::ShardOptions& shard) {
   RunPlan& plan = f.plan;
   const uint64_t seed = uint64_t(plan.run.seed);
-  Assembled a;
-  a.base = finetune::load_base(f.init, f.model_overrides, seed);
   finetune::PretrainedBase& base = a.base;
-  if (!f.model_type.empty() && f.model_type != base.type) {
-    throw InputError(fmt::format("{}: model.type '{}' but init.from is a '{}' checkpoint",
-                                 plan.doc->file(), f.model_type, base.type));
-  }
-  plan.model_type = base.type;
   TrainingData& data = a.data;
   std::shared_ptr<Network>& model = a.model;
   std::shared_ptr<Objective>& objective = a.objective;
@@ -157,108 +152,134 @@ Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::Sha
   std::vector<std::string>& new_prefixes = a.new_prefixes;
   std::vector<std::string>& dropped_prefixes = a.dropped_prefixes;
   Batch& train_rows = a.train_rows;
-
-  if (f.is_task) {
-    if (base.tokenizer_path.empty()) {
-      throw InputError(fmt::format("init.from: {} has no tokenizer (tokenizer.model or vocab.txt); text "
-                                   "fine-tuning needs the checkpoint's tokenizer (or init.tokenizer)",
-                                   base.checkpoint_dir));
+  if (base.tokenizer_path.empty()) {
+    throw InputError(fmt::format("init.from: {} has no tokenizer (tokenizer.model or vocab.txt); text "
+                                 "fine-tuning needs the checkpoint's tokenizer (or init.tokenizer)",
+                                 base.checkpoint_dir));
+  }
+  auto tokenizer = Tokenizer::load(base.tokenizer_path);
+  tasks::Task task = tasks::Task::load(tasks::find_task_file(f.task.task, f.task.task_dir));
+  finetune::TaskExamples ex = finetune::task_examples(task, f.task, seed);
+  const int64_t context = base.network->context_length();
+  const int64_t max_length = context > 0 ? std::min(f.task.max_length, context) : f.task.max_length;
+  if (f.head == HeadType::kPromptCompletion) {
+    if (base.network->causal_lm() == nullptr) {
+      throw InputError(fmt::format("head.type prompt_completion needs a causal LM; init.from is a '{}'",
+                                   base.type));
     }
-    auto tokenizer = Tokenizer::load(base.tokenizer_path);
-    tasks::Task task = tasks::Task::load(tasks::find_task_file(f.task.task, f.task.task_dir));
-    finetune::TaskExamples ex = finetune::task_examples(task, f.task, seed);
-    const int64_t context = base.network->context_length();
-    const int64_t max_length = context > 0 ? std::min(f.task.max_length, context) : f.task.max_length;
-    if (f.head == HeadType::kPromptCompletion) {
-      if (base.network->causal_lm() == nullptr) {
-        throw InputError(fmt::format("head.type prompt_completion needs a causal LM; init.from is a '{}'",
-                                     base.type));
-      }
-      model = base.network;
-      objective = std::make_shared<finetune::PromptCompletionObjective>();
-      train_rows = finetune::prompt_completion_rows(ex.train, tokenizer, max_length);
-      tasks::TaskEvalOptions eval;
-      eval.tasks = {task.name()};
-      eval.num_fewshot = {0};
-      eval.limit = f.task.test_limit;
-      eval.batch_size = f.task.eval_batch_size;
-      eval.seed = seed;
-      eval.task_dir = f.task.task_dir;
-      eval.loaded = {task};
-      evaluators.push_back({std::make_shared<tasks::TaskEvaluator>(eval, base.tokenizer_path), 0});
-    } else {
-      if (ex.choices.size() < 2) {
-        throw InputError(fmt::format("{}: a classification head needs doc_to_choice with two or more "
-                                     "classes",
-                                     task.config().file));
-      }
-      f.head_options.num_classes = int64_t(ex.choices.size());
-      auto classifier = finetune::Classifier(base.network, f.head_options);
-      model = classifier.ptr();
-      new_prefixes = {classifier->head_prefix()};
-      for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
-      dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
-      objective = std::make_shared<ClassificationObjective>();
-      const finetune::Framing framing = finetune::framing(tokenizer, base.type);
-      train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, framing);
-      if (!ex.validation.empty()) {
-        Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, framing);
-        evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", v.input, v.target,
-                                                                        f.task.eval_batch_size, device,
-                                                                        v.attention_mask),
-                              0});
-      }
-      Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, framing);
-      evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
-                                                                      f.task.eval_batch_size, device,
-                                                                      t.attention_mask),
-                            kAtTheEnd});
-    }
-    data.train = std::make_shared<data::RowBatches>(train_rows, plan.batch.batch_size, seed, shard);
-    data.tokenizer_path = base.tokenizer_path;
-    data.vocab_size = tokenizer.vocab_size();
-    data.write_extra = [tokenizer](const std::string& dir) { tokenizer.save_to(dir); };
-    data.describe = fmt::format("task {}: {} train, {} validation, {} test examples{}", task.name(),
-                                ex.train.size(), ex.validation.size(), ex.test.size(),
-                                ex.choices.empty() ? "" : fmt::format(", classes {}", fmt::join(ex.choices, "/")));
-    data.info = {{"task", task.name()},
-                 {"train_examples", ex.train.size()},
-                 {"validation_examples", ex.validation.size()},
-                 {"test_examples", ex.test.size()}};
+    model = base.network;
+    objective = std::make_shared<finetune::PromptCompletionObjective>();
+    train_rows = finetune::prompt_completion_rows(ex.train, tokenizer, max_length);
+    tasks::TaskEvalOptions eval;
+    eval.tasks = {task.name()};
+    eval.num_fewshot = {0};
+    eval.limit = f.task.test_limit;
+    eval.batch_size = f.task.eval_batch_size;
+    eval.seed = seed;
+    eval.task_dir = f.task.task_dir;
+    eval.loaded = {task};
+    evaluators.push_back({std::make_shared<tasks::TaskEvaluator>(eval, base.tokenizer_path), 0});
   } else {
-    const ImageDataOptions& o = plan.images;
-    auto [train_set, test_set] = image_sets(o, seed);
-    const int64_t k = o.classes.empty() ? 10 : int64_t(o.classes.size());
-    auto [keep, held] = finetune::carve_validation(train_set.labels, torch::arange(train_set.size()), k,
-                                                   f.image_validation, seed);
-    auto val_set = data::select(train_set, held);
-    train_set = data::select(train_set, keep);
-    f.head_options.num_classes = k;
+    if (ex.choices.size() < 2) {
+      throw InputError(fmt::format("{}: a classification head needs doc_to_choice with two or more "
+                                   "classes",
+                                   task.config().file));
+    }
+    f.head_options.num_classes = int64_t(ex.choices.size());
     auto classifier = finetune::Classifier(base.network, f.head_options);
     model = classifier.ptr();
     new_prefixes = {classifier->head_prefix()};
     for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
     dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
-    objective = std::make_shared<ClassificationObjective>(plan.objective.label_smoothing);
-    data.train = std::make_shared<data::ImageBatches>(train_set, plan.batch.batch_size, seed, nullptr, shard);
-    train_rows = Batch{data::to_float(train_set.images.narrow(0, 0, std::min<int64_t>(2, train_set.size()))),
-                       train_set.labels.narrow(0, 0, std::min<int64_t>(2, train_set.size())), {}, {}};
-    if (val_set.size() > 0) {
-      evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", data::to_float(val_set.images),
-                                                                      val_set.labels, o.eval_batch_size, device),
+    objective = std::make_shared<ClassificationObjective>();
+    const finetune::Framing framing = finetune::framing(tokenizer, base.type);
+    train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, framing);
+    if (!ex.validation.empty()) {
+      Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, framing);
+      evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", v.input, v.target,
+                                                                      f.task.eval_batch_size, device,
+                                                                      v.attention_mask),
                             0});
     }
-    evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images),
-                                                                    test_set.labels, o.eval_batch_size, device),
+    Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, framing);
+    evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
+                                                                    f.task.eval_batch_size, device,
+                                                                    t.attention_mask),
                           kAtTheEnd});
-    data.describe = fmt::format("{}: {} train, {} validation, {} test images", o.dataset, train_set.size(),
-                                val_set.size(), test_set.size());
-    data.info = {{"train_examples", train_set.size()},
-                 {"validation_examples", val_set.size()},
-                 {"test_examples", test_set.size()}};
   }
-  data.info["init_from"] = base.checkpoint_dir;
-  data.info["pretrained"] = f.init.pretrained;
+  data.train = std::make_shared<data::RowBatches>(train_rows, plan.batch.batch_size, seed, shard);
+  data.tokenizer_path = base.tokenizer_path;
+  data.vocab_size = tokenizer.vocab_size();
+  data.write_extra = [tokenizer](const std::string& dir) { tokenizer.save_to(dir); };
+  data.describe = fmt::format("task {}: {} train, {} validation, {} test examples{}", task.name(),
+                              ex.train.size(), ex.validation.size(), ex.test.size(),
+                              ex.choices.empty() ? "" : fmt::format(", classes {}", fmt::join(ex.choices, "/")));
+  data.info = {{"task", task.name()},
+               {"train_examples", ex.train.size()},
+               {"validation_examples", ex.validation.size()},
+               {"test_examples", ex.test.size()}};
+}
+
+// Image fine-tuning: labelled images under a classification head.
+void assemble_images(FinetunePlan& f, Assembled& a, const torch::Device& device, const data::ShardOptions& shard) {
+  RunPlan& plan = f.plan;
+  const uint64_t seed = uint64_t(plan.run.seed);
+  finetune::PretrainedBase& base = a.base;
+  TrainingData& data = a.data;
+  std::shared_ptr<Network>& model = a.model;
+  std::shared_ptr<Objective>& objective = a.objective;
+  std::vector<ScheduledEvaluator>& evaluators = a.evaluators;
+  std::vector<std::string>& new_prefixes = a.new_prefixes;
+  std::vector<std::string>& dropped_prefixes = a.dropped_prefixes;
+  Batch& train_rows = a.train_rows;
+  const ImageDataOptions& o = plan.images;
+  auto [train_set, test_set] = image_sets(o, seed);
+  const int64_t k = o.classes.empty() ? 10 : int64_t(o.classes.size());
+  auto [keep, held] = finetune::carve_validation(train_set.labels, torch::arange(train_set.size()), k,
+                                                 f.image_validation, seed);
+  auto val_set = data::select(train_set, held);
+  train_set = data::select(train_set, keep);
+  f.head_options.num_classes = k;
+  auto classifier = finetune::Classifier(base.network, f.head_options);
+  model = classifier.ptr();
+  new_prefixes = {classifier->head_prefix()};
+  for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
+  dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
+  objective = std::make_shared<ClassificationObjective>(plan.objective.label_smoothing);
+  data.train = std::make_shared<data::ImageBatches>(train_set, plan.batch.batch_size, seed, nullptr, shard);
+  train_rows = Batch{data::to_float(train_set.images.narrow(0, 0, std::min<int64_t>(2, train_set.size()))),
+                     train_set.labels.narrow(0, 0, std::min<int64_t>(2, train_set.size())), {}, {}};
+  if (val_set.size() > 0) {
+    evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", data::to_float(val_set.images),
+                                                                    val_set.labels, o.eval_batch_size, device),
+                          0});
+  }
+  evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images),
+                                                                  test_set.labels, o.eval_batch_size, device),
+                        kAtTheEnd});
+  data.describe = fmt::format("{}: {} train, {} validation, {} test images", o.dataset, train_set.size(),
+                              val_set.size(), test_set.size());
+  data.info = {{"train_examples", train_set.size()},
+               {"validation_examples", val_set.size()},
+               {"test_examples", test_set.size()}};
+}
+
+Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::ShardOptions& shard) {
+  RunPlan& plan = f.plan;
+  Assembled a;
+  a.base = finetune::load_base(f.init, f.model_overrides, uint64_t(plan.run.seed));
+  if (!f.model_type.empty() && f.model_type != a.base.type) {
+    throw InputError(fmt::format("{}: model.type '{}' but init.from is a '{}' checkpoint",
+                                 plan.doc->file(), f.model_type, a.base.type));
+  }
+  plan.model_type = a.base.type;
+  if (f.is_task) {
+    assemble_text(f, a, device, shard);
+  } else {
+    assemble_images(f, a, device, shard);
+  }
+  a.data.info["init_from"] = a.base.checkpoint_dir;
+  a.data.info["pretrained"] = f.init.pretrained;
   return a;
 }
 
