@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/paths.h"
 #include "core/checkpoint.h"
 #include "core/clock.h"
 #include "core/errors.h"
@@ -30,7 +31,7 @@ void read_options(config::Reader& r, EvalRunOptions& o) {
   rel(o.model);
   r.read_one_or_list("tasks", o.tasks);
   for (auto& t : o.tasks) {  // a path is relative to the file; a name stays a name
-    if (t.find('/') != std::string::npos || fs::path(t).extension() == ".yaml") rel(t);
+    if (is_yaml_path(t)) rel(t);
   }
   r.read("num_fewshot", o.num_fewshot, config::Range::at_least(-1));
   r.read("limit", o.limit, config::Range::non_negative());
@@ -189,19 +190,6 @@ std::string run_eval(const EvalRunOptions& o) {
   // Tasks first: a typo in a task file should not wait for a checkpoint to load.
   std::vector<Task> tasks;
   for (const auto& t : o.tasks) tasks.push_back(Task::load(find_task_file(t, o.task_dir)));
-
-  auto loaded = models::load_network(o.model, torch::kCPU);
-  CausalLM* lm = loaded.network->causal_lm();
-  if (lm == nullptr) {
-    throw InputError(fmt::format("{}: eval needs a causal LM checkpoint, this one is '{}'",
-                                 loaded.checkpoint_dir, loaded.type));
-  }
-  if (loaded.tokenizer_path.empty()) {
-    throw InputError(fmt::format("{}: no tokenizer.model in the checkpoint", loaded.checkpoint_dir));
-  }
-  loaded.network->eval();
-  auto codec = tokenizer_codec(Tokenizer::load(loaded.tokenizer_path));
-
   EvalOptions eo;
   eo.num_fewshot = o.num_fewshot;
   eo.limit = o.limit;
@@ -210,11 +198,29 @@ std::string run_eval(const EvalRunOptions& o) {
   eo.reuse_prefix = o.reuse_prefix;
   eo.share_context = o.share_context;
   eo.log_samples = o.log_samples;
+  // Every task's requests are built, and so checked (shot counts, splits, template keys,
+  // targets), before the model loads and any task is scored: a bad task refuses the whole
+  // run, and no task is scored without a results file.
+  std::vector<TaskRequests> requests;
+  for (const auto& t : tasks) requests.push_back(build_requests(t, eo));
+
+  auto loaded = models::load_network(o.model, torch::kCPU);
+  CausalLM* lm = loaded.network->causal_lm();
+  if (lm == nullptr) {
+    throw InputError(fmt::format("{}: eval needs a causal LM checkpoint, this one is '{}'",
+                                 loaded.checkpoint_dir, loaded.type));
+  }
+  if (loaded.tokenizer_path.empty()) {
+    throw InputError(fmt::format("{}: no tokenizer (tokenizer.model or vocab.txt) in the checkpoint", loaded.checkpoint_dir));
+  }
+  loaded.network->eval();
+  auto codec = tokenizer_codec(Tokenizer::load(loaded.tokenizer_path));
+
   const auto started = std::chrono::steady_clock::now();
   std::vector<TaskResult> results;
-  for (const auto& t : tasks) {
-    std::fprintf(stderr, "eval: %s (%zu documents)\n", t.name().c_str(), t.eval_docs().size());
-    results.push_back(evaluate_task(t, *lm, *codec, eo));
+  for (const auto& r : requests) {
+    std::fprintf(stderr, "eval: %s (%zu documents)\n", r.task->name().c_str(), r.task->eval_docs().size());
+    results.push_back(evaluate_task(r, *lm, *codec, eo));
   }
 
   RunInfo info;

@@ -460,33 +460,36 @@ size_t argmax(const std::vector<double>& xs) {
 
 double perplexity_fn(const std::vector<double>& xs) { return perplexity(xs); }
 
-// The requests of the first n documents.
-struct Requests {
-  std::vector<std::string> prompts;                 // the few-shot context per document
-  std::vector<std::vector<std::string>> choices;    // multiple_choice: per document
-  std::vector<LoglikelihoodRequest> loglikelihood;  // loglikelihood: one per document;
-                                                    // multiple_choice: one per choice, in order
-};
-
 std::string where(const Task& task, size_t i) { return fmt::format("{} document {}", task.eval_split(), i); }
 
-Requests build_requests(const Task& task, size_t n, int64_t num_fewshot, uint64_t seed) {
+}  // namespace
+
+TaskRequests build_requests(const Task& task, const EvalOptions& options) {
   const TaskConfig& cfg = task.config();
   const auto& docs = task.eval_docs();
-  Requests r;
-  for (size_t i = 0; i < n; ++i) r.prompts.push_back(task.fewshot_context(i, num_fewshot, seed));
-  for (size_t i = 0; i < n && cfg.output_type != OutputType::kGenerateUntil; ++i) {
-    if (cfg.output_type == OutputType::kLoglikelihood) {
+  const size_t n = options.limit > 0 ? std::min(docs.size(), size_t(options.limit)) : docs.size();
+  TaskRequests r;
+  r.task = &task;
+  r.num_fewshot = options.num_fewshot >= 0 ? options.num_fewshot : cfg.num_fewshot;
+  for (size_t i = 0; i < n; ++i) r.prompts.push_back(task.fewshot_context(i, r.num_fewshot, options.seed));
+  for (size_t i = 0; i < n; ++i) {
+    if (cfg.output_type != OutputType::kMultipleChoice) {
+      r.targets.push_back(task.target_text(docs[i], where(task, i)));
       // As the harness's construct_requests: the target alone, no target_delimiter (a task
       // that wants a space puts it in doc_to_target, as lambada's " {{word}}").
-      r.loglikelihood.push_back({r.prompts[i], task.target_text(docs[i], where(task, i))});
+      if (cfg.output_type == OutputType::kLoglikelihood) r.loglikelihood.push_back({r.prompts[i], r.targets[i]});
       continue;
     }
     r.choices.push_back(task.doc_to_choice(docs[i], where(task, i)));
+    r.gold.push_back(task.doc_to_target(docs[i], where(task, i)).index);
     for (const auto& c : r.choices.back()) r.loglikelihood.push_back({r.prompts[i], cfg.target_delimiter + c});
   }
   return r;
 }
+
+namespace {
+
+using Requests = TaskRequests;
 
 // Multiple choice's requests, run one of two ways that save work, of which one forward can
 // take only one: a document's context run once for its choices, or the prefix every context
@@ -585,7 +588,7 @@ Scored process_multiple_choice(const Task& task, const Requests& r, const std::v
   const auto& docs = task.eval_docs();
   size_t at = 0;
   for (size_t i = 0; i < r.prompts.size(); ++i) {
-    const int64_t gold = task.doc_to_target(docs[i], where(task, i)).index;
+    const int64_t gold = r.gold[i];
     const size_t first = at;
     std::vector<double> lls, normed;
     bool truncated = false;
@@ -629,7 +632,7 @@ Scored process_generations(const Task& task, const Requests& r, const std::vecto
   for (size_t i = 0; i < r.prompts.size(); ++i) {
     const auto& gen = generated[i];
     out.truncated.push_back(gen.truncated);
-    const std::string target = task.target_text(task.eval_docs()[i], where(task, i));
+    const std::string& target = r.targets[i];
     for (const auto& p : pipelines(cfg)) {
       const auto filtered = apply_filters(p, {gen.text});
       const std::string response = filtered.empty() ? "" : filtered[0];
@@ -680,22 +683,21 @@ std::vector<MetricValue> aggregate(const TaskConfig& cfg, std::map<std::string, 
 
 }  // namespace
 
-TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& codec,
+TaskResult evaluate_task(const TaskRequests& requests, CausalLM& model, const TextCodec& codec,
                          const EvalOptions& options) {
+  const Task& task = *requests.task;
   const TaskConfig& cfg = task.config();
   TaskResult result;
   result.task = cfg.task;
   result.version = cfg.version;
-  result.num_fewshot = options.num_fewshot >= 0 ? options.num_fewshot : cfg.num_fewshot;
-  const auto& docs = task.eval_docs();
-  result.n_original = int64_t(docs.size());
-  const size_t n = options.limit > 0 ? std::min(docs.size(), size_t(options.limit)) : docs.size();
+  result.num_fewshot = requests.num_fewshot;
+  result.n_original = int64_t(task.eval_docs().size());
+  const size_t n = requests.prompts.size();
   result.n_effective = int64_t(n);
   TaskConfig resolved = cfg;
   resolved.num_fewshot = result.num_fewshot;
   result.config = resolved.to_json();
 
-  const Requests requests = build_requests(task, n, result.num_fewshot, options.seed);
   Scored scored;
   switch (cfg.output_type) {
     case OutputType::kLoglikelihood:
@@ -722,6 +724,11 @@ TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& cod
   result.samples = std::move(scored.samples);
   result.metrics = aggregate(cfg, scored.scores, options);
   return result;
+}
+
+TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& codec,
+                         const EvalOptions& options) {
+  return evaluate_task(build_requests(task, options), model, codec, options);
 }
 
 }  // namespace strata::tasks

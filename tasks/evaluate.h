@@ -148,7 +148,29 @@ struct TaskResult {
   std::vector<nlohmann::json> samples;
 };
 
-// Scores a task's documents. Bad templates or data are InputErrors naming the document.
+// Every request of the documents a task scores, built as data before any model runs (the
+// harness's construct_requests): each prompt rendered with its shots, each target, choice
+// and gold index. Building them checks the task against these options (shot counts, splits,
+// template keys, targets), so a run with several tasks refuses a bad one before scoring any.
+struct TaskRequests {
+  const Task* task = nullptr;
+  int64_t num_fewshot = 0;                        // the options' or the task's
+  std::vector<std::string> prompts;               // the few-shot context per document
+  std::vector<std::vector<std::string>> choices;  // multiple_choice: per document
+  std::vector<int64_t> gold;                      // multiple_choice: the target's index
+  std::vector<std::string> targets;               // loglikelihood, generate_until: the target text
+  // loglikelihood: one per document; multiple_choice: one per choice, in order.
+  std::vector<LoglikelihoodRequest> loglikelihood;
+};
+
+// The first options.limit documents' requests (all with limit 0). Bad templates or data are
+// InputErrors naming the document.
+TaskRequests build_requests(const Task& task, const EvalOptions& options);
+
+// Scores requests built by build_requests (with the same options).
+TaskResult evaluate_task(const TaskRequests& requests, CausalLM& model, const TextCodec& codec,
+                         const EvalOptions& options);
+// build_requests, then the above.
 TaskResult evaluate_task(const Task& task, CausalLM& model, const TextCodec& codec,
                          const EvalOptions& options);
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "tests/support/process.h"
 
@@ -63,5 +64,23 @@ TEST_CASE("strata eval: a trained checkpoint on three output types", "[tasks][ev
   auto no_model = run_strata({"eval", "--model", dir + "/nothing", "--task",
                               "tests/assets/tasks/tiny_mc.yaml"});
   CHECK(no_model.status == 2);
+
+  // Every task is checked before any is scored: a second task whose template names a key
+  // its documents lack stops the run before the first one runs, and no results file is
+  // written (it once scored tiny_mc, then refused tiny_bad, and wrote nothing).
+  const std::string bad_task = dir + "/tiny_bad.yaml";
+  std::ofstream(bad_task) << "task: tiny_bad\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    train: "
+                          << source_dir() << "/tests/assets/tasks/tiny_train.jsonl\n    test: " << source_dir()
+                          << "/tests/assets/tasks/tiny.jsonl\ntraining_split: train\ntest_split: test\n"
+                          << "doc_to_text: \"{{text}} {{missing_key}}\"\ndoc_to_target: answer\n"
+                          << "output_type: generate_until\n";
+  auto partial = run_strata({"eval", "--model", dir, "--task", "tests/assets/tasks/tiny_mc.yaml", "--task",
+                             bad_task, "--out", dir + "/partial.json", "--threads", "1"});
+  INFO(partial.output);
+  CHECK(partial.status == 2);
+  CHECK(partial.output.find("missing_key") != std::string::npos);
+  CHECK(partial.output.find("document 0") != std::string::npos);
+  CHECK(partial.output.find("eval: tiny_mc") == std::string::npos);
+  CHECK_FALSE(fs::exists(dir + "/partial.json"));
   fs::remove_all(dir);
 }
