@@ -10,9 +10,12 @@ namespace strata::models {
 
 int64_t sample_token(const torch::Tensor& logits, const GenerateOptions& options,
                      torch::Generator& generator) {
-  auto z = logits.detach().to(torch::kCPU, torch::kFloat32).flatten();  // [V]
-  if (options.temperature() <= 0) return z.argmax().item<int64_t>();
-  z = z / options.temperature();
+  const auto raw = logits.detach().to(torch::kCPU, torch::kFloat32).flatten();  // [V]
+  if (options.temperature() <= 0) return raw.argmax().item<int64_t>();
+  auto z = raw / options.temperature();
+  // A temperature so small that finite logits overflow is greedy decoding, its limit
+  // (softmax would give NaN and multinomial refuse it).
+  if ((torch::isinf(z) & torch::isfinite(raw)).any().item<bool>()) return raw.argmax().item<int64_t>();
   const int64_t V = z.size(0);
   if (options.top_k() > 0 && options.top_k() < V) {
     auto kth = std::get<0>(z.topk(options.top_k())).min();
@@ -21,9 +24,11 @@ int64_t sample_token(const torch::Tensor& logits, const GenerateOptions& options
   auto probs = torch::softmax(z, 0);
   if (options.top_p() < 1.0) {
     auto [sorted, order] = probs.sort(/*dim=*/0, /*descending=*/true);
-    // Drop a token when the mass before it already reaches top_p; the first always stays.
+    // Drop a token when the mass before it already reaches top_p; the most likely always
+    // stays, so top_p 0 is greedy decoding (transformers' min_tokens_to_keep = 1).
     auto before = sorted.cumsum(0) - sorted;
     auto drop = before >= options.top_p();
+    drop[0] = false;
     sorted.masked_fill_(drop, 0.0);
     probs = torch::zeros_like(probs).scatter_(0, order, sorted);
   }

@@ -186,6 +186,12 @@ TEST_CASE("gpt: sampling filters (top-k, top-p)", "[gpt]") {
     seen.insert(sample_token(logits, GenerateOptions().top_p(0.5), gen));
   CHECK(seen == std::set<int64_t>{1, 2});
   CHECK(sample_token(logits, GenerateOptions().temperature(0), gen) == 1);
+  // Values at the edge of their range are their limits, not errors: top_p 0 keeps the most
+  // likely token only (it once kept none: "invalid multinomial distribution"), and a
+  // temperature that overflows the scaled logits is greedy.
+  for (int i = 0; i < 20; ++i) CHECK(sample_token(logits, GenerateOptions().top_p(0.0), gen) == 1);
+  CHECK(sample_token(logits, GenerateOptions().temperature(1e-40), gen) == 1);
+  CHECK(sample_token(logits, GenerateOptions().temperature(1e-40).top_p(0.0).top_k(1), gen) == 1);
 }
 
 TEST_CASE("gpt: options from YAML through the registry", "[gpt][config]") {
