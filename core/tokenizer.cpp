@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/paths.h"
 #include "core/sniff.h"
 #include "core/tokenizer/spm_shim/strata_spm.h"
 #include "core/wordpiece.h"
@@ -249,7 +250,7 @@ void check_train_inputs(const std::vector<std::string>& files, const std::string
 
 namespace {
 
-bool is_wordpiece_file(const std::string& path) { return fs::path(path).extension() == ".txt"; }
+bool is_wordpiece_file(const std::string& path) { return has_extension(path, ".txt"); }
 
 // WordPiece options from Hugging Face's tokenizer_config.json beside vocab.txt, if any.
 WordPieceOptions wordpiece_options(const std::string& vocab_path) {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 
+#include "core/paths.h"
 #include "core/checkpoint.h"
 #include "core/clock.h"
 #include "core/errors.h"
@@ -443,7 +444,7 @@ nlohmann::json sweep(const config::Document& doc) {
                                   : near_config(o.task_dir, doc.file());
   if (o.task_dir.empty()) o.task_dir = "configs/tasks";
   for (auto& t : o.tasks) {  // a path is relative to the working directory or the file
-    if (t.find('/') != std::string::npos || fs::path(t).extension() == ".yaml") {
+    if (is_yaml_path(t)) {
       t = near_config(t, doc.file());
     }
     try {

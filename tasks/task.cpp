@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "core/metric_registry.h"
+#include "core/paths.h"
 #include "core/errors.h"
 
 namespace strata::tasks {
@@ -388,8 +389,7 @@ TaskConfig load_task_config(const std::string& path) {
 }
 
 std::string find_task_file(const std::string& name_or_path, const std::string& dir) {
-  if (name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") ||
-      name_or_path.find('/') != std::string::npos) {
+  if (is_yaml_path(name_or_path)) {
     if (!fs::exists(name_or_path)) throw InputError(fmt::format("--task {}: no such file", name_or_path));
     return name_or_path;
   }
@@ -400,7 +400,7 @@ std::string find_task_file(const std::string& name_or_path, const std::string& d
     std::regex task_line(R"(^task:\s*['"]?([^'"\s#]+))");
     std::vector<fs::path> files;
     for (const auto& e : fs::recursive_directory_iterator(dir)) {
-      if (e.path().extension() == ".yaml") files.push_back(e.path());
+      if (has_extension(e.path(), ".yaml") || has_extension(e.path(), ".yml")) files.push_back(e.path());
     }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {

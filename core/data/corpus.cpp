@@ -1,3 +1,4 @@
+#include "core/paths.h"
 #include "core/data/corpus.h"
 
 #include <glob.h>
@@ -75,8 +76,6 @@ void read_jsonl(const fs::path& path, std::vector<Document>& docs) {
     add(docs, name + ":" + std::to_string(number), j["text"].get<std::string>());
   }
 }
-
-bool has_extension(const fs::path& p, const char* ext) { return p.extension() == ext; }
 
 // One file of a user's corpus. `strict`: a file named on its own must be .txt or .jsonl;
 // files found through a directory or glob are skipped when they are neither.

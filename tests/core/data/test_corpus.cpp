@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "core/paths.h"
 #include "core/data/corpus.h"
 #include "core/errors.h"
 #include "tests/support/temp_dir.h"
@@ -150,6 +151,21 @@ TEST_CASE("corpus: users' .txt, .jsonl, directories and globs", "[corpus]") {
       load_corpus(std::vector<std::string>{dir.path + "/a.txt", dir.path + "/sub/*.txt"});
   CHECK(both.documents.size() == 2);
   CHECK(both.name == dir.path + "/a.txt, " + dir.path + "/sub/*.txt");
+}
+
+TEST_CASE("corpus: file types are told by extension without regard to case", "[corpus]") {
+  // A folder whose files end in .TXT was once read as half its documents, silently.
+  TempDir dir("corpus-case");
+  dir.write("a.txt", "One.");
+  dir.write("B.TXT", "Two.");
+  dir.write("c.Txt", "Three.");
+  dir.write("d.JSONL", "{\"text\": \"Four.\"}\n");
+  CHECK(load_corpus(dir.path).documents.size() == 4);
+  CHECK(load_corpus(dir.path + "/B.TXT").documents.size() == 1);
+  CHECK(strata::has_extension("x/y.Yml", ".yml"));
+  CHECK_FALSE(strata::has_extension("x/y.txt.gz", ".txt"));
+  CHECK(strata::is_yaml_path("task.YAML"));
+  CHECK_FALSE(strata::is_yaml_path("copy_words"));
 }
 
 TEST_CASE("corpus: hidden files and folders are not documents", "[corpus]") {
