@@ -93,7 +93,10 @@ Dataset image_folder_dataset() {
   return {[](const DataOptions& o) { return data::image_folder_classes(o.train_dir); },
           [](const DataOptions& o, const std::string& split, int64_t per_class, uint64_t seed) {
             const std::string& dir = split == "train" ? o.train_dir : o.test_dir;
-            return image_subset(data::load_image_folder(dir, o.folder), o, per_class, seed);
+            data::ImageFolderOptions folder = o.folder;
+            // Labels by the training split's class names, whatever folders the split has.
+            folder.classes = data::image_folder_classes(o.train_dir);
+            return image_subset(data::load_image_folder(dir, folder), o, per_class, seed);
           }};
 }
 

@@ -1,6 +1,8 @@
+#include "core/paths.h"
 #include "core/data/image_folder.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -32,9 +34,10 @@ namespace strata::data {
 namespace {
 
 bool is_image(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif";
+  for (const char* ext : {".png", ".jpg", ".jpeg", ".bmp", ".gif"}) {
+    if (has_extension(p, ext)) return true;
+  }
+  return false;
 }
 
 // One decoded image as uint8 [C, H, W] at the target size, or an undefined tensor.
@@ -91,17 +94,22 @@ ImageSet load_image_folder(const std::string& root, const ImageFolderOptions& o,
   const int64_t H = o.target_size[0], W = o.target_size[1];
 
   ImageSet set;
-  set.classes = image_folder_classes(root);
+  const std::vector<std::string> found = image_folder_classes(root);
+  set.classes = o.classes.empty() ? found : o.classes;
   std::vector<std::string> files;
   std::vector<int64_t> labels;
-  for (size_t c = 0; c < set.classes.size(); ++c) {
+  for (const auto& name : found) {
+    const auto at = std::find(set.classes.begin(), set.classes.end(), name);
+    if (at == set.classes.end()) {
+      throw InputError(fmt::format("image folder {}: class folder '{}' is not one of the training classes ({})",
+                                   root, name, fmt::join(set.classes, ", ")));
+    }
     std::vector<std::string> in_class;
-    for (const auto& file :
-         list_entries(fs::path(root) / set.classes[c], Entries::kFiles, "image folder class")) {
+    for (const auto& file : list_entries(fs::path(root) / name, Entries::kFiles, "image folder class")) {
       if (is_image(file)) in_class.push_back(file.string());
     }
     files.insert(files.end(), in_class.begin(), in_class.end());
-    labels.insert(labels.end(), in_class.size(), int64_t(c));
+    labels.insert(labels.end(), in_class.size(), int64_t(at - set.classes.begin()));
   }
 
   std::vector<torch::Tensor> images(files.size());

@@ -16,15 +16,19 @@ namespace strata::data {
 struct ImageFolderOptions {
   std::vector<int64_t> target_size = {256, 256};  // H, W (Keras's default)
   std::string color_mode = "rgb";                 // rgb | grayscale
+  // The classes labels index, by name (a test split takes its training split's, so that a
+  // test folder that lacks a class keeps the others' labels); empty: the folders under root.
+  std::vector<std::string> classes;
 };
 
 // The class folders under `root`, sorted. A missing root or one without class folders is
 // an InputError.
 std::vector<std::string> image_folder_classes(const std::string& root);
 
-// uint8 [N, C, H, W] images (C = 3 for rgb, 1 for grayscale), labels in image_folder_classes
-// order; files in each class in name order. `skipped`, when given, receives the number of
-// files that could not be decoded.
+// uint8 [N, C, H, W] images (C = 3 for rgb, 1 for grayscale), labels indexing o.classes (or
+// image_folder_classes order when it is empty); files in each class in name order. A class
+// folder not among o.classes is an InputError naming it. `skipped`, when given, receives the
+// number of files that could not be decoded.
 ImageSet load_image_folder(const std::string& root, const ImageFolderOptions& o = {},
                            int64_t* skipped = nullptr);
 

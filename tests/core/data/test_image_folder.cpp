@@ -84,6 +84,25 @@ TEST_CASE("image folder loads real PNGs by class and skips a corrupt file", "[da
   CHECK(data::image_folder_classes(f.root) == f.source.classes);
 }
 
+TEST_CASE("image folder: a split that lacks a class keeps the training classes' labels, by name",
+          "[data][image_folder]") {
+  // A test folder without "Bag" was once labelled by position: Sneaker became 0, Trouser 1,
+  // and a trivially separable problem scored 0.0.
+  auto f = make_folder();
+  fs::remove_all(fs::path(f.root) / "Bag");
+  data::ImageFolderOptions o;
+  o.target_size = {28, 28};
+  o.color_mode = "grayscale";
+  o.classes = {"Bag", "Sneaker", "Trouser"};
+  auto set = data::load_image_folder(f.root, o);
+  CHECK(set.classes == o.classes);
+  CHECK(torch::equal(set.labels, torch::tensor({1, 1, 1, 1, 2, 2, 2, 2}, torch::kLong)));
+  // A folder that is not a training class is refused by name.
+  fs::create_directories(fs::path(f.root) / "Coat");
+  o.classes = {"Sneaker", "Trouser"};
+  CHECK_THROWS_WITH(data::load_image_folder(f.root, o), Catch::Contains("'Coat'") && Catch::Contains("Sneaker, Trouser"));
+}
+
 TEST_CASE("image folder skips hidden folders and files", "[data][image_folder]") {
   // Jupyter leaves .ipynb_checkpoints/ beside the class folders, macOS ._name copies and
   // .DS_Store beside the images. Taken for a class, a hidden folder shifts every label.
