@@ -139,37 +139,39 @@ struct Assembled {
   std::shared_ptr<finetune::LoRA> lora;  // freeze.policy lora
 };
 
+// The base under a new classification head of f.head_options.num_classes classes: the
+// model, the head's prefix (fresh weights) and the base's parts the head leaves out.
+void attach_classifier(const FinetunePlan& f, Assembled& a) {
+  auto classifier = finetune::Classifier(a.base.network, f.head_options);
+  a.model = classifier.ptr();
+  a.new_prefixes = {classifier->head_prefix()};
+  for (const auto& d : classifier->dropped()) a.dropped_prefixes.push_back(d + ".");
+  a.dropped_prefixes.insert(a.dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
+}
+
 // Text fine-tuning (data.task): the task's examples through the checkpoint's tokenizer, under
 // a classification head or as prompt-completion pairs.
 void assemble_text(FinetunePlan& f, Assembled& a, const torch::Device& device, const data::ShardOptions& shard) {
-  RunPlan& plan = f.plan;
+  const RunPlan& plan = f.plan;
   const uint64_t seed = uint64_t(plan.run.seed);
-  finetune::PretrainedBase& base = a.base;
-  TrainingData& data = a.data;
-  std::shared_ptr<Network>& model = a.model;
-  std::shared_ptr<Objective>& objective = a.objective;
-  std::vector<ScheduledEvaluator>& evaluators = a.evaluators;
-  std::vector<std::string>& new_prefixes = a.new_prefixes;
-  std::vector<std::string>& dropped_prefixes = a.dropped_prefixes;
-  Batch& train_rows = a.train_rows;
-  if (base.tokenizer_path.empty()) {
+  if (a.base.tokenizer_path.empty()) {
     throw InputError(fmt::format("init.from: {} has no tokenizer (tokenizer.model or vocab.txt); text "
                                  "fine-tuning needs the checkpoint's tokenizer (or init.tokenizer)",
-                                 base.checkpoint_dir));
+                                 a.base.checkpoint_dir));
   }
-  auto tokenizer = Tokenizer::load(base.tokenizer_path);
+  auto tokenizer = Tokenizer::load(a.base.tokenizer_path);
   tasks::Task task = tasks::Task::load(tasks::find_task_file(f.task.task, f.task.task_dir));
   finetune::TaskExamples ex = finetune::task_examples(task, f.task, seed);
-  const int64_t context = base.network->context_length();
+  const int64_t context = a.base.network->context_length();
   const int64_t max_length = context > 0 ? std::min(f.task.max_length, context) : f.task.max_length;
   if (f.head == HeadType::kPromptCompletion) {
-    if (base.network->causal_lm() == nullptr) {
+    if (a.base.network->causal_lm() == nullptr) {
       throw InputError(fmt::format("head.type prompt_completion needs a causal LM; init.from is a '{}'",
-                                   base.type));
+                                   a.base.type));
     }
-    model = base.network;
-    objective = std::make_shared<finetune::PromptCompletionObjective>();
-    train_rows = finetune::prompt_completion_rows(ex.train, tokenizer, max_length);
+    a.model = a.base.network;
+    a.objective = std::make_shared<finetune::PromptCompletionObjective>();
+    a.train_rows = finetune::prompt_completion_rows(ex.train, tokenizer, max_length);
     tasks::TaskEvalOptions eval;
     eval.tasks = {task.name()};
     eval.num_fewshot = {0};
@@ -178,7 +180,7 @@ void assemble_text(FinetunePlan& f, Assembled& a, const torch::Device& device, c
     eval.seed = seed;
     eval.task_dir = f.task.task_dir;
     eval.loaded = {task};
-    evaluators.push_back({std::make_shared<tasks::TaskEvaluator>(eval, base.tokenizer_path), 0});
+    a.evaluators.push_back({std::make_shared<tasks::TaskEvaluator>(eval, a.base.tokenizer_path), 0});
   } else {
     if (ex.choices.size() < 2) {
       throw InputError(fmt::format("{}: a classification head needs doc_to_choice with two or more "
@@ -186,52 +188,40 @@ void assemble_text(FinetunePlan& f, Assembled& a, const torch::Device& device, c
                                    task.config().file));
     }
     f.head_options.num_classes = int64_t(ex.choices.size());
-    auto classifier = finetune::Classifier(base.network, f.head_options);
-    model = classifier.ptr();
-    new_prefixes = {classifier->head_prefix()};
-    for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
-    dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
-    objective = std::make_shared<ClassificationObjective>();
-    const finetune::Framing framing = finetune::framing(tokenizer, base.type);
-    train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, framing);
+    attach_classifier(f, a);
+    a.objective = std::make_shared<ClassificationObjective>();
+    const finetune::Framing framing = finetune::framing(tokenizer, a.base.type);
+    a.train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, framing);
     if (!ex.validation.empty()) {
       Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, framing);
-      evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", v.input, v.target,
-                                                                      f.task.eval_batch_size, device,
-                                                                      v.attention_mask),
-                            0});
+      a.evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", v.input, v.target,
+                                                                        f.task.eval_batch_size, device,
+                                                                        v.attention_mask),
+                              0});
     }
     Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, framing);
-    evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
-                                                                    f.task.eval_batch_size, device,
-                                                                    t.attention_mask),
-                          kAtTheEnd});
+    a.evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
+                                                                      f.task.eval_batch_size, device,
+                                                                      t.attention_mask),
+                            kAtTheEnd});
   }
-  data.train = std::make_shared<data::RowBatches>(train_rows, plan.batch.batch_size, seed, shard);
-  data.tokenizer_path = base.tokenizer_path;
-  data.vocab_size = tokenizer.vocab_size();
-  data.write_extra = [tokenizer](const std::string& dir) { tokenizer.save_to(dir); };
-  data.describe = fmt::format("task {}: {} train, {} validation, {} test examples{}", task.name(),
-                              ex.train.size(), ex.validation.size(), ex.test.size(),
-                              ex.choices.empty() ? "" : fmt::format(", classes {}", fmt::join(ex.choices, "/")));
-  data.info = {{"task", task.name()},
-               {"train_examples", ex.train.size()},
-               {"validation_examples", ex.validation.size()},
-               {"test_examples", ex.test.size()}};
+  a.data.train = std::make_shared<data::RowBatches>(a.train_rows, plan.batch.batch_size, seed, shard);
+  a.data.tokenizer_path = a.base.tokenizer_path;
+  a.data.vocab_size = tokenizer.vocab_size();
+  a.data.write_extra = [tokenizer](const std::string& dir) { tokenizer.save_to(dir); };
+  a.data.describe = fmt::format("task {}: {} train, {} validation, {} test examples{}", task.name(),
+                                ex.train.size(), ex.validation.size(), ex.test.size(),
+                                ex.choices.empty() ? "" : fmt::format(", classes {}", fmt::join(ex.choices, "/")));
+  a.data.info = {{"task", task.name()},
+                 {"train_examples", ex.train.size()},
+                 {"validation_examples", ex.validation.size()},
+                 {"test_examples", ex.test.size()}};
 }
 
 // Image fine-tuning: labelled images under a classification head.
 void assemble_images(FinetunePlan& f, Assembled& a, const torch::Device& device, const data::ShardOptions& shard) {
-  RunPlan& plan = f.plan;
+  const RunPlan& plan = f.plan;
   const uint64_t seed = uint64_t(plan.run.seed);
-  finetune::PretrainedBase& base = a.base;
-  TrainingData& data = a.data;
-  std::shared_ptr<Network>& model = a.model;
-  std::shared_ptr<Objective>& objective = a.objective;
-  std::vector<ScheduledEvaluator>& evaluators = a.evaluators;
-  std::vector<std::string>& new_prefixes = a.new_prefixes;
-  std::vector<std::string>& dropped_prefixes = a.dropped_prefixes;
-  Batch& train_rows = a.train_rows;
   const ImageDataOptions& o = plan.images;
   auto [train_set, test_set] = image_sets(o, seed);
   const int64_t k = o.classes.empty() ? 10 : int64_t(o.classes.size());
@@ -240,28 +230,24 @@ void assemble_images(FinetunePlan& f, Assembled& a, const torch::Device& device,
   auto val_set = data::select(train_set, held);
   train_set = data::select(train_set, keep);
   f.head_options.num_classes = k;
-  auto classifier = finetune::Classifier(base.network, f.head_options);
-  model = classifier.ptr();
-  new_prefixes = {classifier->head_prefix()};
-  for (const auto& d : classifier->dropped()) dropped_prefixes.push_back(d + ".");
-  dropped_prefixes.insert(dropped_prefixes.end(), classifier->dropped().begin(), classifier->dropped().end());
-  objective = std::make_shared<ClassificationObjective>(plan.objective.label_smoothing);
-  data.train = std::make_shared<data::ImageBatches>(train_set, plan.batch.batch_size, seed, nullptr, shard);
-  train_rows = Batch{data::to_float(train_set.images.narrow(0, 0, std::min<int64_t>(2, train_set.size()))),
-                     train_set.labels.narrow(0, 0, std::min<int64_t>(2, train_set.size())), {}, {}};
+  attach_classifier(f, a);
+  a.objective = std::make_shared<ClassificationObjective>(plan.objective.label_smoothing);
+  a.data.train = std::make_shared<data::ImageBatches>(train_set, plan.batch.batch_size, seed, nullptr, shard);
+  a.train_rows = Batch{data::to_float(train_set.images.narrow(0, 0, std::min<int64_t>(2, train_set.size()))),
+                       train_set.labels.narrow(0, 0, std::min<int64_t>(2, train_set.size())), {}, {}};
   if (val_set.size() > 0) {
-    evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", data::to_float(val_set.images),
-                                                                    val_set.labels, o.eval_batch_size, device),
-                          0});
+    a.evaluators.push_back({std::make_shared<ClassificationEvaluator>("validation", data::to_float(val_set.images),
+                                                                      val_set.labels, o.eval_batch_size, device),
+                            0});
   }
-  evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images),
-                                                                  test_set.labels, o.eval_batch_size, device),
-                        kAtTheEnd});
-  data.describe = fmt::format("{}: {} train, {} validation, {} test images", o.dataset, train_set.size(),
-                              val_set.size(), test_set.size());
-  data.info = {{"train_examples", train_set.size()},
-               {"validation_examples", val_set.size()},
-               {"test_examples", test_set.size()}};
+  a.evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images),
+                                                                    test_set.labels, o.eval_batch_size, device),
+                          kAtTheEnd});
+  a.data.describe = fmt::format("{}: {} train, {} validation, {} test images", o.dataset, train_set.size(),
+                                val_set.size(), test_set.size());
+  a.data.info = {{"train_examples", train_set.size()},
+                 {"validation_examples", val_set.size()},
+                 {"test_examples", test_set.size()}};
 }
 
 Assembled assemble(FinetunePlan& f, const torch::Device& device, const data::ShardOptions& shard) {

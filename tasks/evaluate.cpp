@@ -348,7 +348,8 @@ std::vector<std::string> decode_batch(CausalLM& model, const TextCodec& codec, c
     fed.emplace_back(c.begin() + int64_t(shared), c.end());
     rngs.emplace_back(batch.seeds[size_t(r)]);
   }
-  KVCache cache = shared > 0 ? continue_from(model, prefix, rows, length + max_gen) : model.make_cache(rows, length + max_gen);
+  KVCache cache = shared > 0 ? continue_from(model, prefix, rows, length + max_gen)
+                             : model.make_cache(rows, length + max_gen);
   auto logits = model.forward_cached(to_tensor(fed, length, 0).to(device), cache)
                     .select(1, length - 1)
                     .to(torch::kCPU, torch::kDouble);  // [rows, V]
@@ -610,7 +611,8 @@ Scored process_multiple_choice(const Task& task, const Requests& r, const std::v
       resps.push_back(json::array({ll_response(res[c])}));
       filtered.push_back(ll_response(res[c]));
     }
-    out.samples.push_back(sample_record(i, docs[i], std::to_string(gold), ll_arguments(r.loglikelihood, first, at - first),
+    out.samples.push_back(sample_record(i, docs[i], std::to_string(gold),
+                                        ll_arguments(r.loglikelihood, first, at - first),
                                         resps, filtered, "none", {{"acc", acc}, {"acc_norm", acc_norm}}));
   }
   return out;
@@ -643,7 +645,8 @@ Scored process_generations(const Task& task, const Requests& r, const std::vecto
       }
       if (!log_samples) continue;
       out.samples.push_back(sample_record(i, task.eval_docs()[i], target,
-                                          {{"gen_args_0", {{"arg_0", r.prompts[i]}, {"arg_1", cfg.generation.to_json()}}}},
+                                          {{"gen_args_0",
+                                            {{"arg_0", r.prompts[i]}, {"arg_1", cfg.generation.to_json()}}}},
                                           json::array({json::array({gen.text})}), json::array({response}), p.name,
                                           values));
     }
