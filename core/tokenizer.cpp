@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/paths.h"
 #include "core/sniff.h"
@@ -277,17 +278,6 @@ WordPieceOptions wordpiece_options(const std::string& vocab_path) {
   return o;
 }
 
-// Writes `text` to dir/name through a temporary file and a rename.
-void write_atomic(const fs::path& dir, const std::string& name, const std::string& text) {
-  const fs::path tmp = dir / (name + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out.flush()) throw InputError("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, dir / name);
-}
-
 }  // namespace
 
 std::string Tokenizer::find_in(const std::string& dir) {
@@ -304,10 +294,10 @@ void Tokenizer::save_to(const std::string& dir) const {
   if (!in) throw InputError("cannot read tokenizer " + path_);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!wordpiece_) {
-    write_atomic(dir, "tokenizer.model", bytes);
+    write_file_atomic((fs::path(dir) / "tokenizer.model").string(), bytes);
     return;
   }
-  write_atomic(dir, "vocab.txt", bytes);
+  write_file_atomic((fs::path(dir) / "vocab.txt").string(), bytes);
   const WordPieceOptions& o = wordpiece_->options();
   nlohmann::json config = {{"tokenizer_class", "BertTokenizer"},
                            {"do_lower_case", o.lowercase},
@@ -315,15 +305,12 @@ void Tokenizer::save_to(const std::string& dir) const {
                            {"strip_accents", nullptr},
                            {"unk_token", o.unk_token}};
   if (o.strip_accents) config["strip_accents"] = *o.strip_accents;
-  for (const char* t : {"[CLS]", "[SEP]", "[PAD]", "[MASK]"}) {
-    if (!wordpiece_->has_piece(t)) continue;
-    const std::string key = t == std::string("[CLS]")   ? "cls_token"
-                            : t == std::string("[SEP]") ? "sep_token"
-                            : t == std::string("[PAD]") ? "pad_token"
-                                                        : "mask_token";
-    config[key] = t;
+  const std::pair<const char*, const char*> specials[] = {
+      {"cls_token", "[CLS]"}, {"sep_token", "[SEP]"}, {"pad_token", "[PAD]"}, {"mask_token", "[MASK]"}};
+  for (const auto& [key, piece] : specials) {
+    if (wordpiece_->has_piece(piece)) config[key] = piece;
   }
-  write_atomic(dir, "tokenizer_config.json", config.dump(2) + "\n");
+  write_file_atomic((fs::path(dir) / "tokenizer_config.json").string(), config.dump(2) + "\n");
 }
 
 Tokenizer Tokenizer::load(const std::string& path) {

@@ -683,16 +683,19 @@ void write_hf(Network& model, const std::string& out_dir, const std::string& tok
   // and for a BPE model the tokenizer.json and tokenizer_config.json that transformers'
   // AutoTokenizer loads (core/tokenizer_hf.h).
   std::string tokenizer, tokenizer_json, tokenizer_config;
-  std::optional<Tokenizer> wordpiece;
-  if (!tokenizer_path.empty() && Tokenizer::load(tokenizer_path).kind() == TokenizerKind::kWordPiece) {
-    wordpiece = Tokenizer::load(tokenizer_path);
-  } else if (!tokenizer_path.empty()) {
-    tokenizer = read_file(tokenizer_path);
-    try {
-      tokenizer_json = hf_tokenizer_json(tokenizer_path);
-      tokenizer_config = hf_tokenizer_config_json(tokenizer_path, model.context_length());
-    } catch (const InputError& e) {
-      log::warn("{}; no tokenizer.json written", e.what());
+  std::optional<Tokenizer> wordpiece;  // a WordPiece vocabulary, written by save_to
+  if (!tokenizer_path.empty()) {
+    Tokenizer loaded = Tokenizer::load(tokenizer_path);  // a damaged file is refused here
+    if (loaded.kind() == TokenizerKind::kWordPiece) {
+      wordpiece = std::move(loaded);
+    } else {
+      tokenizer = read_file(tokenizer_path);
+      try {
+        tokenizer_json = hf_tokenizer_json(tokenizer_path);
+        tokenizer_config = hf_tokenizer_config_json(tokenizer_path, model.context_length());
+      } catch (const InputError& e) {
+        log::warn("{}; no tokenizer.json written", e.what());
+      }
     }
   }
 
