@@ -95,6 +95,12 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
+std::string markdown_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
 void check_train_config(const config::Document& doc) {
   // As train_document dispatches: a fine-tuning config (`init:`) is read by its own plan.
   if (doc.root().has("init")) {

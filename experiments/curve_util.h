@@ -44,6 +44,9 @@ bool run_plot_script(const std::string& config_file, const std::string& script,
 // A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
 std::string csv_field(const std::string& s);
 
+// A Markdown table cell: '|' escaped.
+std::string markdown_cell(const std::string& s);
+
 // Reads and checks a `strata train` config as train_document will, running nothing and
 // touching no file: every section of a neural run (plan_run); of a classical run only the
 // model type, its learners reading their sections as they are made; of a fine-tuning run

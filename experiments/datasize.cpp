@@ -2,19 +2,15 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
-#include "core/checkpoint.h"
-#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
 #include "experiments/curve_util.h"
-#include "experiments/train.h"
+#include "experiments/grid.h"
 
 namespace fs = std::filesystem;
 
@@ -86,6 +82,88 @@ std::pair<double, double> test_accuracy(const nlohmann::json& r) {
   throw std::runtime_error("datasize: a run's results.json holds no test accuracy");
 }
 
+// Each stage at each size, in order: the curve's runs.
+std::vector<GridRun> plan_runs(const DatasizeOptions& o, const RunOptions& run) {
+  std::vector<GridRun> runs;
+  for (const auto& stage : o.stages) {
+    for (int64_t size : o.sizes) {
+      const fs::path dir = fs::path(run.out_dir) / slug(stage.name, "stage") / std::to_string(size);
+      std::vector<std::string> overrides = stage.overrides;
+      overrides.push_back(override_arg("seed", run.seed));
+      overrides.push_back(override_arg("device", config::enum_name(run.device, device_choice_names())));
+      overrides.push_back(override_arg("data.labels_per_class", size / o.num_classes));
+      if (stage.epochs.examples > 0) {
+        overrides.push_back(override_arg("trainer.epochs", epochs_for(stage.epochs, size)));
+      }
+      const std::string config = stage.config;
+      auto make = [config, overrides](const std::vector<std::string>& extra) {
+        std::vector<std::string> all = overrides;
+        all.insert(all.end(), extra.begin(), extra.end());
+        return config::Document::load(config, all);
+      };
+      GridRun r = train_grid_run(fmt::format("{} | {} examples", stage.name, size), dir.string(),
+                                 make, run.threads, /*resumable=*/false);
+      r.eta_classes = {stage.name};
+      r.cost = double(size);
+      runs.push_back(std::move(r));
+    }
+  }
+  return runs;
+}
+
+// Where each later stage's line crosses the first stage's, one sentence per stage.
+std::string crossing_of(const DatasizeOptions& o, const nlohmann::json& rows) {
+  if (o.stages.size() < 2) return "";
+  auto acc_of = [&](const std::string& stage, int64_t size) {
+    for (const auto& r : rows) {
+      if (r["stage"] == stage && r["train_examples"] == size) return r["test_acc"].get<double>();
+    }
+    return 0.0;
+  };
+  std::vector<int64_t> sizes = o.sizes;
+  std::sort(sizes.begin(), sizes.end());
+  const std::string& a = o.stages[0].name;
+  std::string crossing;
+  for (size_t j = 1; j < o.stages.size(); ++j) {
+    const std::string& b = o.stages[j].name;
+    std::string sentence;
+    for (size_t i = 0; i + 1 < sizes.size() && sentence.empty(); ++i) {
+      double d0 = acc_of(b, sizes[i]) - acc_of(a, sizes[i]);
+      double d1 = acc_of(b, sizes[i + 1]) - acc_of(a, sizes[i + 1]);
+      if ((d0 <= 0) != (d1 <= 0)) {
+        sentence = fmt::format("{} {} {} between {} and {} labelled examples", b,
+                               d1 > 0 ? "overtakes" : "falls behind", a, sizes[i], sizes[i + 1]);
+      }
+    }
+    if (sentence.empty()) {
+      bool b_leads = acc_of(b, sizes.back()) > acc_of(a, sizes.back());
+      sentence = fmt::format("{} and {} do not cross: {} leads at every size from {} to {}", a, b,
+                             b_leads ? b : a, sizes.front(), sizes.back());
+    }
+    crossing += (crossing.empty() ? "" : "; ") + sentence;
+  }
+  return crossing;
+}
+
+// stage | one column per size, test accuracy ± its standard error.
+std::string markdown_table(const DatasizeOptions& o, const nlohmann::json& rows) {
+  std::string out = "| stage |", rule = "| --- |";
+  for (int64_t size : o.sizes) {
+    out += fmt::format(" {} examples |", size);
+    rule += " ---: |";
+  }
+  out += "\n" + rule + "\n";
+  for (size_t i = 0; i < rows.size(); i += o.sizes.size()) {
+    out += fmt::format("| {} |", markdown_cell(rows[i]["stage"].get<std::string>()));
+    for (size_t j = i; j < i + o.sizes.size() && j < rows.size(); ++j) {
+      out += fmt::format(" {:.4f} ± {:.4f} |", rows[j]["test_acc"].get<double>(),
+                         rows[j]["test_acc_stderr"].get<double>());
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json datasize(const config::Document& doc) {
@@ -95,100 +173,37 @@ nlohmann::json datasize(const config::Document& doc) {
   DatasizeOptions o;
   read_options(root, o);
   root.finish();
-  for (const auto& s : o.stages) {  // each stage's config must at least parse
-    config::Document::load(s.config, s.overrides);
-  }
-
-  const fs::path out(run.out_dir);
-  fs::create_directories(out);
-  write_file_atomic((out / "config.yaml").string(), doc.resolved_yaml());
+  const std::vector<GridRun> runs = plan_runs(o, run);
+  RunGrid grid("datasize", doc, run, "stage,train_examples,test_acc,test_acc_stderr,seconds,run_dir");
+  grid.check(runs);  // every run's config, before any run
 
   nlohmann::json rows = nlohmann::json::array();
-  std::string csv = "stage,train_examples,test_acc,test_acc_stderr,seconds,run_dir\n";
-  for (const auto& stage : o.stages) {
-    for (int64_t size : o.sizes) {
-      const fs::path dir = out / slug(stage.name, "stage") / std::to_string(size);
-      nlohmann::json results;
-      double seconds = 0;
-      if (fs::exists(dir / "results.json")) {
-        std::ifstream in(dir / "results.json");
-        results = nlohmann::json::parse(in);
-        log::info("[{} | {} examples] done before: {}", stage.name, size, dir.string());
-        seconds = results.value("datasize_seconds", 0.0);
-      } else {
-        std::vector<std::string> overrides = stage.overrides;
-        overrides.push_back("out_dir=" + dir.string());
-        overrides.push_back(fmt::format("seed={}", run.seed));
-        if (run.threads > 0) overrides.push_back(fmt::format("threads={}", run.threads));
-        overrides.push_back("device=" + config::enum_name(run.device, device_choice_names()));
-        overrides.push_back("overwrite=true");  // a run cut short starts over
-        overrides.push_back(fmt::format("data.labels_per_class={}", size / o.num_classes));
-        if (stage.epochs.examples > 0) {
-          overrides.push_back(fmt::format("trainer.epochs={}", epochs_for(stage.epochs, size)));
-        }
-        log::info("[{} | {} examples] {}", stage.name, size, stage.config);
-        auto t0 = std::chrono::steady_clock::now();
-        results = train_document(config::Document::load(stage.config, overrides));
-        seconds = seconds_since(t0);
-        results["datasize_seconds"] = seconds;
-        write_file_atomic((dir / "results.json").string(), results.dump(2) + "\n");
-      }
-      auto [acc, se] = test_accuracy(results);
-      log::info("[{} | {} examples] test accuracy {:.4f} ({:.0f}s)", stage.name, size, acc,
-                seconds);
-      rows.push_back({{"stage", stage.name},
-                      {"train_examples", size},
-                      {"test_acc", acc},
-                      {"test_acc_stderr", se},
-                      {"seconds", seconds},
-                      {"run_dir", dir.string()}});
-      csv += fmt::format("\"{}\",{},{:.6f},{:.6f},{:.1f},{}\n", stage.name, size, acc, se, seconds,
-                         dir.string());
-      write_file_atomic((out / "datasize.csv").string(), csv);  // kept current as runs finish
-    }
-  }
+  const auto outcome = grid.run(runs, [&](size_t i, const nlohmann::json& results, double seconds) {
+    const auto& stage = o.stages[i / o.sizes.size()];
+    const int64_t size = o.sizes[i % o.sizes.size()];
+    const std::string dir = fs::path(runs[i].results_file).parent_path().string();
+    auto [acc, se] = test_accuracy(results);
+    log::info("[{} | {} examples] test accuracy {:.4f} ({:.0f}s)", stage.name, size, acc, seconds);
+    rows.push_back({{"stage", stage.name},
+                    {"train_examples", size},
+                    {"test_acc", acc},
+                    {"test_acc_stderr", se},
+                    {"seconds", seconds},
+                    {"run_dir", dir}});
+    return std::vector<std::string>{
+        fmt::format("\"{}\",{},{:.6f},{:.6f},{:.1f},{}", stage.name, size, acc, se, seconds, dir)};
+  });
 
-  // Where each later stage's line crosses the first stage's, one sentence per stage.
-  std::string crossing;
-  if (o.stages.size() >= 2) {
-    auto acc_of = [&](const std::string& stage, int64_t size) {
-      for (const auto& r : rows) {
-        if (r["stage"] == stage && r["train_examples"] == size) return r["test_acc"].get<double>();
-      }
-      return 0.0;
-    };
-    std::vector<int64_t> sizes = o.sizes;
-    std::sort(sizes.begin(), sizes.end());
-    const std::string& a = o.stages[0].name;
-    for (size_t j = 1; j < o.stages.size(); ++j) {
-      const std::string& b = o.stages[j].name;
-      std::string sentence;
-      for (size_t i = 0; i + 1 < sizes.size() && sentence.empty(); ++i) {
-        double d0 = acc_of(b, sizes[i]) - acc_of(a, sizes[i]);
-        double d1 = acc_of(b, sizes[i + 1]) - acc_of(a, sizes[i + 1]);
-        if ((d0 <= 0) != (d1 <= 0)) {
-          sentence = fmt::format("{} {} {} between {} and {} labelled examples", b,
-                                 d1 > 0 ? "overtakes" : "falls behind", a, sizes[i], sizes[i + 1]);
-        }
-      }
-      if (sentence.empty()) {
-        bool b_leads = acc_of(b, sizes.back()) > acc_of(a, sizes.back());
-        sentence = fmt::format("{} and {} do not cross: {} leads at every size from {} to {}", a, b,
-                               b_leads ? b : a, sizes.front(), sizes.back());
-      }
-      crossing += (crossing.empty() ? "" : "; ") + sentence;
-    }
-    log::info("{}", crossing);
+  const std::string crossing = crossing_of(o, rows);
+  if (!crossing.empty()) log::info("{}", crossing);
+  GridSummary summary;
+  summary.json = {{"rows", rows}, {"crossing", crossing}, {"trained", outcome.trained}};
+  summary.markdown = markdown_table(o, rows);
+  if (o.plot) {
+    summary.plot_script = "plot_datasize.py";
+    summary.plot_args = {(grid.out_dir() / "datasize.csv").string(), "{png}"};
   }
-
-  nlohmann::json summary = {{"rows", rows}, {"crossing", crossing}};
-  const std::string png = (out / "datasize.png").string();
-  if (o.plot && run_plot_script(doc.file(), "plot_datasize.py",
-                                {(out / "datasize.csv").string(), png}, "datasize")) {
-    summary["plot"] = png;
-  }
-  write_file_atomic((out / "datasize.json").string(), summary.dump(2) + "\n");
-  return summary;
+  return grid.write_summary(summary);
 }
 
 void datasize(const std::string& config_path, const std::vector<std::string>& overrides) {

@@ -17,10 +17,12 @@
 //
 // Each size is a stratified, seeded subset (data.labels_per_class = size / classes) and
 // every run is scored on the full test set. Each run writes its own run directory,
-// out_dir/<stage>/<size>/; a run whose results.json exists is not run again, so an
-// interrupted curve continues where it stopped. Writes out_dir/datasize.csv (stage,
-// train_examples, test_acc, test_acc_stderr, seconds, run_dir), datasize.json and
-// datasize.png.
+// out_dir/<stage>/<size>/. Runs are reused under the run grid's one rule (grid.h): a
+// finished run whose config, overrides included, is unchanged is not run again, so an
+// interrupted curve continues where it stopped and an edited stage reruns alone. Writes
+// out_dir/datasize.csv (stage, train_examples, test_acc, test_acc_stderr, seconds,
+// run_dir), datasize.md (stage by size), datasize.json (with `trained`: runs this call
+// ran) and datasize.png.
 
 #include <nlohmann/json.hpp>
 

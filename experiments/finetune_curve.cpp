@@ -3,21 +3,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
-#include <map>
 #include <optional>
 #include <set>
 
-#include "core/checkpoint.h"
-#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/run.h"
 #include "experiments/curve_util.h"
-#include "experiments/train.h"
+#include "experiments/grid.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -175,11 +171,9 @@ struct RunSpec {
   int64_t train_examples = 0;  // 0: not known here (all labels)
   double epochs = 0;           // 0: the config's own schedule
   std::string dir;
-  std::vector<std::string> overrides;  // all but init.from
+  std::vector<std::string> overrides;  // what decides its result, but init.from
   std::string where;                   // the variant and group, for messages
 };
-
-std::string yaml_string(const std::string& s) { return json(s).dump(); }  // JSON is YAML
 
 // Runs `work`, naming the run's variant and group in any InputError it raises.
 template <class F>
@@ -191,12 +185,6 @@ auto in_context(const std::string& where, F&& work) {
   }
 }
 
-config::Document run_document(const RunSpec& r, const std::string& init_from) {
-  std::vector<std::string> overrides = r.overrides;
-  if (!init_from.empty()) overrides.push_back("init.from=" + yaml_string(init_from));
-  return in_context(r.where, [&] { return config::Document::load(r.variant->config, overrides); });
-}
-
 // The classes a run trains on: its data.classes, or `fallback` where it lists none.
 int64_t classes_of(const config::Document& doc, int64_t fallback) {
   std::vector<std::string> classes;
@@ -204,8 +192,51 @@ int64_t classes_of(const config::Document& doc, int64_t fallback) {
   return classes.empty() ? fallback : int64_t(classes.size());
 }
 
+std::string run_label(const RunSpec& r) {
+  return fmt::format("{}{} | {} | seed {}", r.group.empty() ? "" : r.group + " | ", r.variant->name,
+                     r.labels_per_class > 0 ? fmt::format("{} per class", r.labels_per_class)
+                                            : std::string("all labels"),
+                     r.seed);
+}
+
+// The runs of one variant in one group (nullptr: no groups), label count then seed.
+void plan_variant(const CurveOptions& o, const RunOptions& run, const GroupOptions* g,
+                  const VariantOptions& v, const std::vector<std::string>& shared,
+                  std::vector<RunSpec>& runs) {
+  std::vector<std::string> base = g ? g->overrides : std::vector<std::string>{};
+  base.insert(base.end(), v.overrides.begin(), v.overrides.end());
+  const std::string where = g ? fmt::format("variant '{}' in group '{}' ({})", v.name, g->name, v.where)
+                              : fmt::format("variant '{}' ({})", v.name, v.where);
+  const int64_t classes = in_context(
+      where, [&] { return classes_of(config::Document::load(v.config, base), o.num_classes); });
+  fs::path variant_dir(run.out_dir);
+  if (g) variant_dir /= slug(g->name, "group");
+  variant_dir /= slug(v.name, "variant");
+  for (int64_t n : o.labels_per_class) {
+    for (int64_t k = 0; k < o.seeds; ++k) {
+      RunSpec r;
+      r.group = g ? g->name : "";
+      r.variant = &v;
+      r.labels_per_class = n;
+      r.seed = run.seed + k;
+      r.train_examples = n * classes;
+      r.where = where;
+      r.dir = (variant_dir / std::to_string(n) / fmt::format("seed-{}", r.seed)).string();
+      r.overrides = base;
+      r.overrides.push_back(override_arg("seed", r.seed));
+      r.overrides.push_back(override_arg("data.labels_per_class", n));
+      if (v.epochs.examples > 0) {
+        r.epochs = epochs_for(v.epochs, r.train_examples);
+        r.overrides.push_back(override_arg("trainer.epochs", r.epochs));
+      }
+      r.overrides.insert(r.overrides.end(), shared.begin(), shared.end());
+      runs.push_back(r);
+    }
+  }
+}
+
 // Every run in order: group, variant, label count, seed. `shared` are the overrides this
-// config passes to every run (threads, device).
+// config passes to every run that decide its result (device).
 std::vector<RunSpec> plan_runs(const CurveOptions& o, const RunOptions& run,
                                const std::vector<std::string>& shared) {
   std::vector<const GroupOptions*> groups;
@@ -213,58 +244,36 @@ std::vector<RunSpec> plan_runs(const CurveOptions& o, const RunOptions& run,
   if (groups.empty()) groups.push_back(nullptr);
   std::vector<RunSpec> runs;
   for (const GroupOptions* g : groups) {
-    for (const auto& v : o.variants) {
-      std::vector<std::string> base = g ? g->overrides : std::vector<std::string>{};
-      base.insert(base.end(), v.overrides.begin(), v.overrides.end());
-      const std::string where =
-          g ? fmt::format("variant '{}' in group '{}' ({})", v.name, g->name, v.where)
-            : fmt::format("variant '{}' ({})", v.name, v.where);
-      const int64_t classes = in_context(
-          where, [&] { return classes_of(config::Document::load(v.config, base), o.num_classes); });
-      fs::path variant_dir(run.out_dir);
-      if (g) variant_dir /= slug(g->name, "group");
-      variant_dir /= slug(v.name, "variant");
-      for (int64_t n : o.labels_per_class) {
-        for (int64_t k = 0; k < o.seeds; ++k) {
-          RunSpec r;
-          r.group = g ? g->name : "";
-          r.variant = &v;
-          r.labels_per_class = n;
-          r.seed = run.seed + k;
-          r.train_examples = n * classes;
-          r.where = where;
-          r.dir = (variant_dir / std::to_string(n) / fmt::format("seed-{}", r.seed)).string();
-          r.overrides = base;
-          r.overrides.push_back("out_dir=" + yaml_string(r.dir));
-          r.overrides.push_back(fmt::format("seed={}", r.seed));
-          r.overrides.push_back(fmt::format("data.labels_per_class={}", n));
-          if (v.epochs.examples > 0) {
-            r.epochs = epochs_for(v.epochs, r.train_examples);
-            r.overrides.push_back(fmt::format("trainer.epochs={}", r.epochs));
-          }
-          r.overrides.insert(r.overrides.end(), shared.begin(), shared.end());
-          r.overrides.push_back("overwrite=true");  // a run cut short starts over
-          runs.push_back(r);
-        }
-      }
-    }
+    for (const auto& v : o.variants) plan_variant(o, run, g, v, shared, runs);
   }
   return runs;
 }
 
-// Every run's config and overrides through the readers train_document will use.
-void check_runs(const std::vector<RunSpec>& runs, const std::string& init_from) {
-  for (const auto& r : runs) {
-    const config::Document doc = run_document(r, init_from);
-    in_context(r.where, [&] { check_train_config(doc); });
+// The grid's runs: each RunSpec starting from `init_from` ("": none yet), whose key
+// `parent_key` is ("": none).
+std::vector<GridRun> grid_runs(const std::vector<RunSpec>& specs, const std::string& init_from,
+                               const std::string& parent_key, int64_t threads) {
+  std::vector<GridRun> runs;
+  for (const auto& spec : specs) {
+    std::vector<std::string> overrides = spec.overrides;
+    if (!init_from.empty()) overrides.push_back(override_arg("init.from", init_from));
+    const std::string config = spec.variant->config;
+    auto make = [config, overrides](const std::vector<std::string>& extra) {
+      std::vector<std::string> all = overrides;
+      all.insert(all.end(), extra.begin(), extra.end());
+      return config::Document::load(config, all);
+    };
+    GridRun r = in_context(spec.where, [&] {
+      return train_grid_run(run_label(spec), spec.dir, make, threads, /*resumable=*/false,
+                            parent_key.empty() ? std::vector<std::string>{}
+                                               : std::vector<std::string>{parent_key});
+    });
+    r.context = spec.where;
+    r.eta_classes = {fmt::format("{}|{}", spec.variant->name, spec.labels_per_class),
+                     spec.variant->name};
+    runs.push_back(std::move(r));
   }
-}
-
-std::string run_label(const RunSpec& r) {
-  return fmt::format("{}{} | {} | seed {}", r.group.empty() ? "" : r.group + " | ", r.variant->name,
-                     r.labels_per_class > 0 ? fmt::format("{} per class", r.labels_per_class)
-                                            : std::string("all labels"),
-                     r.seed);
+  return runs;
 }
 
 double metric_of(const json& results, const std::string& metric, const std::string& path) {
@@ -283,24 +292,28 @@ double metric_of(const json& results, const std::string& metric, const std::stri
 
 // ---- the pre-training run ---------------------------------------------------------------
 
-config::Document pretrain_document(const PretrainOptions& p, const RunOptions& run,
-                                   const std::vector<std::string>& shared) {
+// The pre-training run as a grid run: resumable, in out_dir/pretrain.
+GridRun pretrain_run(const PretrainOptions& p, const RunOptions& run,
+                     const std::vector<std::string>& shared) {
   std::vector<std::string> overrides = p.overrides;
-  overrides.push_back("out_dir=" + yaml_string((fs::path(run.out_dir) / "pretrain").string()));
-  overrides.push_back(fmt::format("seed={}", run.seed));
+  overrides.push_back(override_arg("seed", run.seed));
   overrides.insert(overrides.end(), shared.begin(), shared.end());
-  // One cut short continues from its latest checkpoint; overwrite=true starts it over.
-  overrides.push_back(run.overwrite ? "overwrite=true" : "resume=true");
-  try {
-    return config::Document::load(p.config, overrides);
-  } catch (const InputError& e) {
-    throw InputError(fmt::format("pretrain ({}): {}", p.config, e.what()));
-  }
+  const std::string config = p.config;
+  auto make = [config, overrides](const std::vector<std::string>& extra) {
+    std::vector<std::string> all = overrides;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return config::Document::load(config, all);
+  };
+  const std::string where = "pretrain (" + p.config + ")";
+  GridRun r = in_context(where, [&] {
+    return train_grid_run("pre-training", (fs::path(run.out_dir) / "pretrain").string(), make,
+                          run.threads, /*resumable=*/true);
+  });
+  r.context = where;
+  return r;
 }
 
 // ---- the numbers ------------------------------------------------------------------------
-
-constexpr const char* kSecondsKey = "finetune_curve_seconds";  // added to each results.json
 
 // One finished run: a row of finetune_curve.csv and of finetune_curve.json's `rows`.
 struct Row {
@@ -310,26 +323,25 @@ struct Row {
   int64_t train_examples = 0;  // 0: not known
 };
 
-Row row_of(const RunSpec& r, const json& results, const std::string& metric) {
+Row row_of(const RunSpec& r, const json& results, const std::string& metric, double seconds) {
   Row row;
   row.run = &r;
   row.value = metric_of(results, metric, (fs::path(r.dir) / "results.json").string());
-  row.seconds = results.value(kSecondsKey, 0.0);
+  row.seconds = seconds;
   row.train_examples =
       r.train_examples > 0 ? r.train_examples : results.value("train_examples", int64_t(0));
   return row;
 }
 
-std::string rows_csv(const std::vector<Row>& rows) {
-  std::string out = "group,variant,labels_per_class,train_examples,seed,value,seconds,run_dir\n";
-  for (const auto& row : rows) {
-    const RunSpec& r = *row.run;
-    out += fmt::format("{},{},{},{},{},{:.6f},{:.1f},{}\n", csv_field(r.group),
-                       csv_field(r.variant->name), r.labels_per_class,
-                       row.train_examples > 0 ? std::to_string(row.train_examples) : "", r.seed,
-                       row.value, row.seconds, csv_field(r.dir));
-  }
-  return out;
+constexpr const char* kRowsHeader =
+    "group,variant,labels_per_class,train_examples,seed,value,seconds,run_dir";
+
+std::string row_csv(const Row& row) {
+  const RunSpec& r = *row.run;
+  return fmt::format("{},{},{},{},{},{:.6f},{:.1f},{}", csv_field(r.group),
+                     csv_field(r.variant->name), r.labels_per_class,
+                     row.train_examples > 0 ? std::to_string(row.train_examples) : "", r.seed,
+                     row.value, row.seconds, csv_field(r.dir));
 }
 
 json rows_json(const std::vector<Row>& rows) {
@@ -405,12 +417,6 @@ json summary_json(const std::vector<Point>& points) {
   return out;
 }
 
-std::string markdown_cell(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
-  return out;
-}
-
 // group | variant | one column per label count, "mean ± std".
 std::string markdown_table(const CurveOptions& o, const std::vector<Point>& points) {
   std::string out = "| group | variant |";
@@ -434,172 +440,91 @@ std::string markdown_table(const CurveOptions& o, const std::vector<Point>& poin
   return out;
 }
 
-// ---- progress ---------------------------------------------------------------------------
+// ---- the grid ---------------------------------------------------------------------------
 
-std::string clock_text(double seconds) {
-  const int64_t s = int64_t(std::llround(std::max(0.0, seconds)));
-  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+// A wrong `metric` fails here, on runs finished before, before anything trains.
+void check_metric(const RunGrid& grid, const std::vector<GridRun>& runs, const std::string& metric) {
+  for (const auto& r : runs) {
+    const json results = grid.finished(r);
+    if (!results.is_null()) metric_of(results, metric, r.results_file);
+  }
 }
 
-// Time left: a run is expected to take as long as the runs of its variant and label count
-// measured so far (by this call, or recorded in results.json by an earlier one), else as
-// its variant's runs, else as any run.
-class CurveClock {
- public:
-  void add(const RunSpec& r, double seconds) {
-    if (seconds <= 0) return;
-    point_[{r.variant->name, r.labels_per_class}].add(seconds);
-    variant_[r.variant->name].add(seconds);
-    all_.add(seconds);
+// The pre-training run, once (reused when finished): returns what every run starts from
+// and its key ("" without pre-training). Before it has run, every curve run is checked
+// without init.from; after, with it.
+std::pair<std::string, std::string> pretrain_once(RunGrid& grid, const CurveOptions& o,
+                                                  const RunOptions& run,
+                                                  const std::vector<std::string>& shared,
+                                                  const std::vector<RunSpec>& specs) {
+  if (!o.pretrain) {
+    grid.check(grid_runs(specs, "", "", run.threads));
+    return {"", ""};
   }
-  std::string eta(const std::vector<const RunSpec*>& left) const {
-    if (left.empty()) return "ETA 0:00:00";
-    if (all_.n == 0) return "ETA known once a run has finished";
-    double total = 0;
-    for (const RunSpec* r : left) {
-      auto p = point_.find({r->variant->name, r->labels_per_class});
-      auto v = variant_.find(r->variant->name);
-      total += p != point_.end()     ? p->second.mean()
-               : v != variant_.end() ? v->second.mean()
-                                     : all_.mean();
-    }
-    return "ETA " + clock_text(total);
+  if (!o.pretrain->checkpoint.empty()) {
+    grid.check(grid_runs(specs, o.pretrain->checkpoint, "", run.threads));
+    return {o.pretrain->checkpoint, ""};
   }
-
- private:
-  struct Mean {
-    double sum = 0;
-    int64_t n = 0;
-    void add(double s) {
-      sum += s;
-      ++n;
-    }
-    double mean() const { return sum / double(n); }
-  };
-  std::map<std::pair<std::string, int64_t>, Mean> point_;
-  std::map<std::string, Mean> variant_;
-  Mean all_;
-};
-
-// ---- training ---------------------------------------------------------------------------
-
-// The results of every run that finished before (its results.json exists), null for the
-// others; all null with overwrite. A wrong `metric` fails here, before anything trains.
-std::vector<json> finished_before(const std::vector<RunSpec>& runs, const std::string& metric,
-                                  bool overwrite) {
-  std::vector<json> results(runs.size());
-  for (size_t i = 0; i < runs.size() && !overwrite; ++i) {
-    const fs::path file = fs::path(runs[i].dir) / "results.json";
-    if (!fs::exists(file)) continue;
-    results[i] = read_json_file(file.string());
-    metric_of(results[i], metric, file.string());
+  const GridRun pretrain = pretrain_run(*o.pretrain, run, shared);
+  const std::string dir = (grid.out_dir() / "pretrain").string();
+  const std::string key = grid_key_of(pretrain.key_text);
+  const bool before = !grid.finished(pretrain).is_null();
+  grid.check({pretrain});
+  grid.check(grid_runs(specs, before ? dir : "", key, run.threads));
+  if (!before) {
+    grid.run({pretrain}, [](size_t, const json&, double) { return std::vector<std::string>{}; });
+    grid.check(grid_runs(specs, dir, key, run.threads));  // init.from names a directory now
+  } else {
+    log::info("[finetune-curve] pre-training: done before, {}", dir);
   }
-  return results;
-}
-
-// Trains one run; its results.json records the seconds it took.
-json train_run(const RunSpec& r, const std::string& init_from) {
-  const auto t0 = std::chrono::steady_clock::now();
-  json results = train_document(run_document(r, init_from));
-  results[kSecondsKey] = seconds_since(t0);
-  write_file_atomic((fs::path(r.dir) / "results.json").string(), results.dump(2) + "\n");
-  return results;
+  return {dir, key};
 }
 
 }  // namespace
 
 nlohmann::json finetune_curve(const config::Document& doc) {
-  // ---- every check before any run
   auto root = doc.root();
   RunOptions run;
   read_options(root, run);
   CurveOptions o;
   read_options(root, o);
-  std::vector<std::string> shared;  // what this config sets for every run
-  if (run.threads > 0) shared.push_back(fmt::format("threads={}", run.threads));
+  std::vector<std::string> shared;  // what this config sets for every run, threads aside
   if (root.has("device")) {
-    shared.push_back("device=" + config::enum_name(run.device, device_choice_names()));
+    shared.push_back(override_arg("device", config::enum_name(run.device, device_choice_names())));
   }
   root.finish();
 
-  const fs::path out(run.out_dir);
-  const std::vector<RunSpec> runs = plan_runs(o, run, shared);
-  std::string init_from;  // what every run starts from; "" until the pre-training exists
-  std::optional<config::Document> pretrain_doc;
-  const fs::path pretrain_dir = out / "pretrain";
-  const bool pretrained_before = !run.overwrite && fs::exists(pretrain_dir / "results.json");
-  if (o.pretrain && !o.pretrain->checkpoint.empty()) init_from = o.pretrain->checkpoint;
-  if (o.pretrain && o.pretrain->checkpoint.empty()) {
-    pretrain_doc = pretrain_document(*o.pretrain, run, shared);
-    in_context("pretrain (" + o.pretrain->config + ")", [&] { check_train_config(*pretrain_doc); });
-    if (pretrained_before) init_from = pretrain_dir.string();
-  }
-  check_runs(runs, init_from);
+  const std::vector<RunSpec> specs = plan_runs(o, run, shared);
+  RunGrid grid("finetune_curve", doc, run, kRowsHeader);
+  const auto [init_from, parent_key] = pretrain_once(grid, o, run, shared, specs);
+  const std::vector<GridRun> runs = grid_runs(specs, init_from, parent_key, run.threads);
+  check_metric(grid, runs, o.metric);
 
-  fs::create_directories(out);
-  write_file_atomic((out / "config.yaml").string(), doc.resolved_yaml());
-
-  // ---- the pre-training run, once
-  if (pretrain_doc) {
-    if (pretrained_before) {
-      log::info("[finetune-curve] pre-training: done before, {}", pretrain_dir.string());
-    } else {
-      log::info("[finetune-curve] pre-training: {} in {}", o.pretrain->config,
-                pretrain_dir.string());
-      train_document(*pretrain_doc);
-      init_from = pretrain_dir.string();
-      check_runs(runs, init_from);  // init.from now names a directory that exists
-    }
-  }
-
-  // ---- the runs, each finished one reused
-  std::vector<json> results = finished_before(runs, o.metric, run.overwrite);
-  CurveClock clock;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    if (!results[i].is_null()) clock.add(runs[i], results[i].value(kSecondsKey, 0.0));
-  }
   std::vector<Row> rows;
-  int64_t trained = 0;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const std::string progress =
-        fmt::format("[finetune-curve {}/{}] {}", i + 1, runs.size(), run_label(runs[i]));
-    if (results[i].is_null()) {
-      std::vector<const RunSpec*> left;
-      for (size_t j = i; j < runs.size(); ++j) {
-        if (results[j].is_null()) left.push_back(&runs[j]);
-      }
-      log::info("{}: training; {}", progress, clock.eta(left));
-      results[i] = train_run(runs[i], init_from);
-      clock.add(runs[i], results[i][kSecondsKey].get<double>());
-      ++trained;
-    } else {
-      log::info("{}: done before, {}", progress, runs[i].dir);
-    }
-    rows.push_back(row_of(runs[i], results[i], o.metric));
-    log::info("{}: {} {:.4f} ({:.0f}s)", progress, o.metric, rows.back().value,
-              rows.back().seconds);
-    write_file_atomic((out / "finetune_curve.csv").string(), rows_csv(rows));  // kept current
-  }
+  const auto outcome = grid.run(runs, [&](size_t i, const json& results, double seconds) {
+    rows.push_back(row_of(specs[i], results, o.metric, seconds));
+    log::info("[finetune-curve {}/{}] {}: {} {:.4f} ({:.0f}s)", i + 1, runs.size(),
+              run_label(specs[i]), o.metric, rows.back().value, rows.back().seconds);
+    return std::vector<std::string>{row_csv(rows.back())};
+  });
 
-  // ---- the curve
   const std::vector<Point> points = summarise(rows);
-  write_file_atomic((out / "finetune_curve_summary.csv").string(), summary_csv(points));
-  const std::string table = markdown_table(o, points);
-  json curve = {{"metric", o.metric},
-                {"rows", rows_json(rows)},
-                {"summary", summary_json(points)},
-                {"table", table},
-                {"trained", trained}};
-  curve["pretrain"] = init_from.empty() ? json() : json(init_from);
-  const std::string png = (out / "finetune_curve.png").string();
-  if (o.plot && run_plot_script(doc.file(), "plot_finetune_curve.py",
-                                {(out / "finetune_curve_summary.csv").string(), png, o.metric},
-                                "finetune-curve")) {
-    curve["plot"] = png;
+  GridSummary summary;
+  summary.summary_csv = summary_csv(points);
+  summary.markdown = markdown_table(o, points);
+  summary.json = {{"metric", o.metric},         {"rows", rows_json(rows)},
+                  {"summary", summary_json(points)}, {"table", summary.markdown},
+                  {"trained", outcome.trained}};
+  summary.json["pretrain"] = init_from.empty() ? json() : json(init_from);
+  if (o.plot) {
+    summary.plot_script = "plot_finetune_curve.py";
+    summary.plot_args = {(grid.out_dir() / "finetune_curve_summary.csv").string(), "{png}",
+                         o.metric};
   }
-  write_file_atomic((out / "finetune_curve.json").string(), curve.dump(2) + "\n");
+  json curve = grid.write_summary(summary);
   log::info("finetune-curve: {} runs, {} trained now; {}, mean ± std over {} seed{}:\n\n{}",
-            runs.size(), trained, o.metric, o.seeds, o.seeds == 1 ? "" : "s", table);
+            runs.size(), outcome.trained, o.metric, o.seeds, o.seeds == 1 ? "" : "s",
+            summary.markdown);
   return curve;
 }
 

@@ -40,8 +40,10 @@
 //
 // The pre-training run gets out_dir=<out_dir>/pretrain, the curve's `seed` (the first),
 // threads and device as the runs do, and resume=true: one cut short continues from its
-// latest checkpoint. A run whose results.json exists is not run again, nor is the
-// pre-training run, so an interrupted curve continues where it stopped; overwrite=true
+// latest checkpoint. Runs are reused under the run grid's one rule (grid.h): a finished run
+// whose config, overrides included, is unchanged is not run again, nor is the pre-training
+// run, so an interrupted curve continues where it stopped; a curve run's key includes the
+// pre-training run's, so a changed pre-training reruns every curve run; overwrite=true
 // runs everything again. Bad input (a missing config, an unknown key in any run's config
 // and overrides, an empty list) is an InputError before any run starts; an error that
 // needs the pre-training run's directory to exist surfaces once it does, before the first
@@ -50,8 +52,8 @@
 // Writes out_dir/finetune_curve.csv (group, variant, labels_per_class, train_examples,
 // seed, value, seconds, run_dir: one row per run, kept current as runs finish),
 // finetune_curve_summary.csv (group, variant, labels_per_class, mean, std, n_seeds; std is
-// the sample standard deviation over seeds, empty for one seed), finetune_curve.json and
-// finetune_curve.png, and prints a Markdown table of mean ± std.
+// the sample standard deviation over seeds, empty for one seed), finetune_curve.json,
+// finetune_curve.md and finetune_curve.png, and prints the Markdown table of mean ± std.
 
 #include <nlohmann/json.hpp>
 

@@ -5,23 +5,22 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <optional>
 #include <set>
 
-#include "core/paths.h"
 #include "core/checkpoint.h"
-#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/paths.h"
 #include "core/run.h"
 #include "experiments/curve_util.h"
+#include "experiments/grid.h"
 #include "experiments/recipe.h"
 #include "experiments/train.h"
 #include "models/registry.h"
@@ -212,10 +211,9 @@ SizePlan plan_size(const config::Document& doc, const RunOptions& run, const Swe
   s.spec = spec;
   s.dir = (fs::path(run.out_dir) / "sizes" / spec.name).string();
   const std::string data_dir = (fs::path(run.out_dir) / "data").string();
-  s.overrides = {"out_dir=" + yaml_string(s.dir), fmt::format("seed={}", run.seed),
-                 "device=" + config::enum_name(run.device, device_choice_names()),
-                 "resume=true"};  // a size cut short continues from its latest checkpoint
-  if (run.threads > 0) s.overrides.push_back(fmt::format("threads={}", run.threads));
+  // What decides its result; the grid adds out_dir, threads and resume/overwrite.
+  s.overrides = {override_arg("seed", run.seed),
+                 override_arg("device", config::enum_name(run.device, device_choice_names()))};
   s.overrides.insert(s.overrides.end(), spec.model_overrides.begin(), spec.model_overrides.end());
 
   config::Document probe = size_document(doc, s.overrides, data_dir, 0);
@@ -260,7 +258,7 @@ SizePlan plan_size(const config::Document& doc, const RunOptions& run, const Swe
   const double budget =
       o.token_budget > 0 ? o.token_budget : o.tokens_per_parameter * double(s.params);
   s.max_steps = std::max<int64_t>(1, int64_t(std::ceil(budget / double(s.tokens_per_step))));
-  s.overrides.push_back(fmt::format("trainer.max_steps={}", s.max_steps));
+  s.overrides.push_back(override_arg("trainer.max_steps", s.max_steps));
   return s;
 }
 
@@ -273,12 +271,6 @@ int64_t latest_step(const std::string& run_dir) {
   } catch (const std::exception&) {
     return -1;
   }
-}
-
-// Its final checkpoint and results.json exist: the size is not trained again.
-bool finished(const SizePlan& s) {
-  return fs::exists(fs::path(s.dir) / "results.json") &&
-         fs::exists(fs::path(s.dir) / "checkpoints" / checkpoint_name(s.max_steps) / "state.json");
 }
 
 std::string eval_file(const RunOptions& run, const SizePlan& s, int64_t k) {
@@ -364,13 +356,51 @@ std::optional<Row> icl_score_row(const SizePlan& s) {
 }
 
 
-std::string csv_text(const std::vector<Row>& rows) {
-  std::string out = "size,params,task,num_fewshot,metric,value,stderr\n";
+std::string human_count(double n) {
+  if (n >= 1e9) return fmt::format("{:.1f}B", n / 1e9);
+  if (n >= 1e6) return fmt::format("{:.1f}M", n / 1e6);
+  if (n >= 1e3) return fmt::format("{:.0f}k", n / 1e3);
+  return fmt::format("{:.0f}", n);
+}
+
+std::vector<std::string> csv_lines(const std::vector<Row>& rows) {
+  std::vector<std::string> out;
   for (const auto& r : rows) {
-    out += fmt::format("{},{},{},{},{},{:.6g},{}\n", csv_field(r.size), r.params, csv_field(r.task),
-                       r.num_fewshot >= 0 ? std::to_string(r.num_fewshot) : "", csv_field(r.metric),
-                       r.value,
-                       std::isnan(r.stderr_value) ? "" : fmt::format("{:.6g}", r.stderr_value));
+    out.push_back(fmt::format(
+        "{},{},{},{},{},{:.6g},{}", csv_field(r.size), r.params, csv_field(r.task),
+        r.num_fewshot >= 0 ? std::to_string(r.num_fewshot) : "", csv_field(r.metric), r.value,
+        std::isnan(r.stderr_value) ? "" : fmt::format("{:.6g}", r.stderr_value)));
+  }
+  return out;
+}
+
+// Markdown: size | params | task | metric | one column per shot count.
+std::string markdown_table(const SweepOptions& o, const std::vector<Row>& rows) {
+  std::string out = "| size | params | task | metric |", rule = "| --- | ---: | --- | --- |";
+  for (int64_t k : o.num_fewshot) {
+    out += fmt::format(" {}-shot |", k);
+    rule += " ---: |";
+  }
+  out += "\n" + rule + "\n";
+  std::map<std::tuple<std::string, std::string, std::string>, std::map<int64_t, double>> cells;
+  std::vector<std::tuple<std::string, std::string, std::string>> order;
+  std::map<std::string, int64_t> params;
+  for (const auto& r : rows) {
+    if (r.num_fewshot < 0) continue;  // the ICL score has no shot count
+    const auto key = std::make_tuple(r.size, r.task, r.metric);
+    if (cells.find(key) == cells.end()) order.push_back(key);
+    cells[key][r.num_fewshot] = r.value;
+    params[r.size] = r.params;
+  }
+  for (const auto& key : order) {
+    const auto& [size, task, metric] = key;
+    out += fmt::format("| {} | {} | {} | {} |", markdown_cell(size), human_count(double(params[size])),
+                       markdown_cell(task), markdown_cell(metric));
+    for (int64_t k : o.num_fewshot) {
+      const auto it = cells[key].find(k);
+      out += it == cells[key].end() ? std::string(" |") : fmt::format(" {:.4f} |", it->second);
+    }
+    out += "\n";
   }
   return out;
 }
@@ -385,48 +415,101 @@ json row_json(const Row& r) {
           {"stderr", std::isnan(r.stderr_value) ? json() : json(r.stderr_value)}};
 }
 
-// ---- progress ---------------------------------------------------------------------------
+// ---- the grid ---------------------------------------------------------------------------
 
-std::string human_count(double n) {
-  if (n >= 1e9) return fmt::format("{:.1f}B", n / 1e9);
-  if (n >= 1e6) return fmt::format("{:.1f}M", n / 1e6);
-  if (n >= 1e3) return fmt::format("{:.0f}k", n / 1e3);
-  return fmt::format("{:.0f}", n);
-}
-
-std::string clock_text(double seconds) {
-  const int64_t s = int64_t(std::llround(std::max(0.0, seconds)));
-  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
-}
-
-// Time left, from what this call has measured: training costs in FLOPs (per-token FLOPs x
-// tokens), evaluation in per-token FLOPs x (shots + 1), a prompt growing with its shots.
-// Training's rate is the last trained size's: the first size trained also prepares the
-// corpus, and larger sizes use the cores better than smaller ones.
-class SweepClock {
- public:
-  void add_train(double units, double seconds) {
-    train_ = units;
-    train_s_ = seconds;
-  }
-  void add_eval(double units, double seconds) {
-    eval_ += units;
-    eval_s_ += seconds;
-  }
-  std::string eta(double train_left, double eval_left) const {
-    if (train_left <= 0 && eval_left <= 0) return "ETA 0:00:00";
-    if (train_left > 0 && train_ <= 0) return "ETA known once a size has trained";
-    const double train_s = train_left > 0 ? train_left * train_s_ / train_ : 0.0;
-    if (eval_left > 0 && eval_ <= 0) {
-      return train_left > 0 ? fmt::format("ETA {} + evaluation", clock_text(train_s))
-                            : "ETA known once a point is evaluated";
+// One size's training as a grid run: resumed when cut short, its ETA from the seconds its
+// training steps took (training_seconds), not the corpus preparation of a first size.
+GridRun size_run(const config::Document& doc, const RunOptions& run, const SizePlan& s) {
+  const std::string data_dir = (fs::path(run.out_dir) / "data").string();
+  const std::vector<std::string> overrides = s.overrides;
+  const int64_t block_size = s.block_size;
+  auto make = [doc, overrides, data_dir, block_size](const std::vector<std::string>& extra) {
+    std::vector<std::string> all = overrides;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return size_document(doc, all, data_dir, block_size);
+  };
+  const double tokens = double(s.max_steps * s.tokens_per_step);
+  GridRun r = train_grid_run(fmt::format("{} ({} params): training {} steps, {} tokens",
+                                         s.spec.name, human_count(double(s.params)), s.max_steps,
+                                         human_count(tokens)),
+                             s.dir, make, run.threads, /*resumable=*/true);
+  r.check = nullptr;  // plan_size read it
+  r.cost = s.flops_per_token * tokens;
+  r.eta_classes = {"train"};
+  auto train = r.work;
+  r.work = [train, s, tokens](bool resume) {
+    const int64_t step = resume ? latest_step(s.dir) : -1;
+    if (step > s.max_steps) {
+      throw InputError(fmt::format(
+          "{}: holds a checkpoint at step {}, past this recipe's {} steps: the recipe or the "
+          "budget changed since; give the sweep a new out_dir (or overwrite=true)",
+          s.dir, step, s.max_steps));
     }
-    return "ETA " + clock_text(train_s + (eval_left > 0 ? eval_left * eval_s_ / eval_ : 0.0));
-  }
+    if (step > 0) log::info("{}: resuming at step {}", s.spec.name, step);
+    GridRun::Outcome out = train(resume);
+    out.eta_seconds = step > 0 ? 0.0 : training_seconds(s, tokens);
+    return out;
+  };
+  return r;
+}
 
- private:
-  double train_ = 0, train_s_ = 0, eval_ = 0, eval_s_ = 0;
-};
+// One (size, shot count) evaluation as a grid run; its key holds the size's and the
+// tasks' text, so a retrained size or an edited task is evaluated again.
+GridRun eval_run(const RunOptions& run, const SweepOptions& o, const SizePlan& s, int64_t k,
+                 const std::string& size_key, const std::string& tasks_text) {
+  GridRun r;
+  r.label = fmt::format("{}, {}-shot: evaluating {} task{}", s.spec.name, k, o.tasks.size(),
+                        o.tasks.size() == 1 ? "" : "s");
+  r.results_file = eval_file(run, s, k);
+  r.key_text = json({{"model", size_key}, {"num_fewshot", k}, {"limit", o.limit},
+                     {"batch_size", o.eval_batch_size}, {"seed", run.seed}})
+                   .dump() + "\n" + tasks_text;
+  r.cost = s.flops_per_token * double(k + 1);
+  r.eta_classes = {"eval"};
+  tasks::EvalRunOptions e;
+  e.model = s.dir;
+  e.tasks = o.tasks;
+  e.num_fewshot = k;
+  e.limit = o.limit;
+  e.batch_size = o.eval_batch_size;
+  e.seed = uint64_t(run.seed);
+  e.out = r.results_file;
+  e.threads = run.threads;
+  e.task_dir = o.task_dir;
+  r.work = [e](bool) {
+    tasks::run_eval(e);
+    return GridRun::Outcome{read_json_file(e.out)};
+  };
+  return r;
+}
+
+// Every task file's text, for the evaluations' keys.
+std::string tasks_text(const SweepOptions& o) {
+  std::string out;
+  for (const auto& t : o.tasks) {
+    const std::string file = tasks::find_task_file(t, o.task_dir);
+    std::ifstream in(file, std::ios::binary);
+    out += "task " + t + ":\n" +
+           std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
+
+// Reads, checks and resolves the tasks (paths relative to the working directory or the
+// file; names in task_dir).
+void resolve_tasks(const config::Document& doc, config::Reader& root, SweepOptions& o) {
+  o.task_dir = o.task_dir.empty() ? find_above(doc.file(), "configs/tasks")
+                                  : near_config(o.task_dir, doc.file());
+  if (o.task_dir.empty()) o.task_dir = "configs/tasks";
+  for (auto& t : o.tasks) {
+    if (is_yaml_path(t)) t = near_config(t, doc.file());
+    try {
+      tasks::Task::load(tasks::find_task_file(t, o.task_dir));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: task '{}': {}", root.where("tasks"), t, e.what()));
+    }
+  }
+}
 
 }  // namespace
 
@@ -439,140 +522,75 @@ nlohmann::json sweep(const config::Document& doc) {
   read_options(root, o);
   check_pretrain(root);
   root.finish();
-
-  o.task_dir = o.task_dir.empty() ? find_above(doc.file(), "configs/tasks")
-                                  : near_config(o.task_dir, doc.file());
-  if (o.task_dir.empty()) o.task_dir = "configs/tasks";
-  for (auto& t : o.tasks) {  // a path is relative to the working directory or the file
-    if (is_yaml_path(t)) {
-      t = near_config(t, doc.file());
-    }
-    try {
-      tasks::Task::load(tasks::find_task_file(t, o.task_dir));
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: task '{}': {}", root.where("tasks"), t, e.what()));
-    }
-  }
+  resolve_tasks(doc, root, o);
   std::vector<SizePlan> plans;
   for (const auto& spec : o.sizes) plans.push_back(plan_size(doc, run, o, spec));
 
+  // ---- the grid: each size's training, then its evaluation at each shot count
+  const std::string texts = tasks_text(o);
+  std::vector<GridRun> runs;
+  std::vector<std::pair<size_t, int64_t>> what;  // per run: the size, the shot count (-1: training)
+  for (size_t i = 0; i < plans.size(); ++i) {
+    runs.push_back(size_run(doc, run, plans[i]));
+    what.push_back({i, -1});
+    const std::string size_key = grid_key_of(runs.back().key_text);
+    for (int64_t k : o.num_fewshot) {
+      runs.push_back(eval_run(run, o, plans[i], k, size_key, texts));
+      what.push_back({i, k});
+    }
+  }
   const fs::path out(run.out_dir);
   if (run.overwrite) {  // start over; the prepared corpus is kept (it is checked on reuse)
-    for (const char* name : {"sizes", "sweep", "sweep.csv", "sweep.json", "sweep.png"}) {
+    for (const char* name : {"sizes", "sweep", "sweep.csv", "sweep.json", "sweep.png", "sweep.md"}) {
       fs::remove_all(out / name);
     }
   }
-  fs::create_directories(out);
-  write_file_atomic((out / "config.yaml").string(), doc.resolved_yaml());
-  const std::string data_dir = (out / "data").string();
-
-  // ---- what is left, for the ETA
-  double train_left = 0, eval_left = 0;
-  for (const auto& s : plans) {
-    if (!finished(s)) train_left += s.flops_per_token * double(s.max_steps * s.tokens_per_step);
-    for (int64_t k : o.num_fewshot) {
-      if (!fs::exists(eval_file(run, s, k))) eval_left += s.flops_per_token * double(k + 1);
-    }
-  }
-  SweepClock clock;
-  const size_t points = plans.size() * (1 + o.num_fewshot.size());
-  size_t point = 0;
-  int64_t trained = 0, evaluated = 0;
+  RunGrid grid("sweep", doc, run, "size,params,task,num_fewshot,metric,value,stderr");
   std::vector<Row> rows;
   json sizes = json::array();
-
-  for (const auto& s : plans) {
-    // ---- train
-    ++point;
-    const double tokens = double(s.max_steps * s.tokens_per_step);
-    json results;
-    if (finished(s)) {
-      log::info("[sweep {}/{}] {} ({} params): trained before, {}", point, points, s.spec.name,
-                human_count(double(s.params)), s.dir);
-      results = read_json_file((fs::path(s.dir) / "results.json").string());
+  const auto outcome = grid.run(runs, [&](size_t i, const json& results, double seconds) {
+    const SizePlan& s = plans[what[i].first];
+    const int64_t k = what[i].second;
+    std::vector<Row> added;
+    if (k < 0) {
+      sizes.push_back({{"name", s.spec.name},
+                       {"params", s.params},
+                       {"params_total", results.value("model_num_parameters", int64_t(0))},
+                       {"max_steps", s.max_steps},
+                       {"tokens_per_step", s.tokens_per_step},
+                       {"tokens", s.max_steps * s.tokens_per_step},
+                       {"train_seconds", seconds},
+                       {"run_dir", s.dir}});
     } else {
-      const int64_t step = latest_step(s.dir);
-      if (step > s.max_steps) {
-        throw InputError(fmt::format(
-            "{}: holds a checkpoint at step {}, past this recipe's {} steps: the recipe or the "
-            "budget changed since; give the sweep a new out_dir (or overwrite=true)",
-            s.dir, step, s.max_steps));
+      added = rows_of(results, runs[i].results_file, s, k);
+      if (k == o.num_fewshot.back()) {
+        if (auto icl = icl_score_row(s)) added.push_back(*icl);
       }
-      log::info("[sweep {}/{}] {} ({} params): training {} steps, {} tokens{}; {}", point, points,
-                s.spec.name, human_count(double(s.params)), s.max_steps, human_count(tokens),
-                step > 0 ? fmt::format(", resuming at step {}", step) : "",
-                clock.eta(train_left, eval_left));
-      const auto t0 = std::chrono::steady_clock::now();
-      results = train_document(size_document(doc, s.overrides, data_dir, s.block_size));
-      const double seconds = seconds_since(t0);
-      const double units = s.flops_per_token * tokens;
-      const double stepping = training_seconds(s, tokens);
-      if (step <= 0) clock.add_train(units, stepping > 0 ? stepping : seconds);  // a resumed size did only part of it
-      train_left -= units;
-      results["sweep_train_seconds"] = seconds;
-      write_file_atomic((fs::path(s.dir) / "results.json").string(), results.dump(2) + "\n");
-      ++trained;
     }
-    sizes.push_back({{"name", s.spec.name},
-                     {"params", s.params},
-                     {"params_total", results.value("model_num_parameters", int64_t(0))},
-                     {"max_steps", s.max_steps},
-                     {"tokens_per_step", s.tokens_per_step},
-                     {"tokens", s.max_steps * s.tokens_per_step},
-                     {"train_seconds", results.value("sweep_train_seconds", 0.0)},
-                     {"run_dir", s.dir}});
-
-    // ---- evaluate at each shot count
-    for (int64_t k : o.num_fewshot) {
-      ++point;
-      const std::string file = eval_file(run, s, k);
-      if (fs::exists(file)) {
-        log::info("[sweep {}/{}] {}, {}-shot: evaluated before, {}", point, points, s.spec.name, k,
-                  file);
-      } else {
-        log::info("[sweep {}/{}] {}, {}-shot: evaluating {} task{}; {}", point, points, s.spec.name,
-                  k, o.tasks.size(), o.tasks.size() == 1 ? "" : "s",
-                  clock.eta(train_left, eval_left));
-        tasks::EvalRunOptions e;
-        e.model = s.dir;
-        e.tasks = o.tasks;
-        e.num_fewshot = k;
-        e.limit = o.limit;
-        e.batch_size = o.eval_batch_size;
-        e.seed = uint64_t(run.seed);
-        e.out = file;
-        e.threads = run.threads;
-        e.task_dir = o.task_dir;
-        const auto t0 = std::chrono::steady_clock::now();
-        tasks::run_eval(e);
-        const double units = s.flops_per_token * double(k + 1);
-        clock.add_eval(units, seconds_since(t0));
-        eval_left -= units;
-        ++evaluated;
-      }
-      for (auto& r : rows_of(read_json_file(file), file, s, k)) rows.push_back(r);
-      write_file_atomic((out / "sweep.csv").string(), csv_text(rows));  // current as points finish
-    }
-    if (auto icl = icl_score_row(s)) rows.push_back(*icl);
-    write_file_atomic((out / "sweep.csv").string(), csv_text(rows));
+    rows.insert(rows.end(), added.begin(), added.end());
+    return csv_lines(added);
+  });
+  int64_t trained = 0, evaluated = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (outcome.ran[i]) ++(what[i].second < 0 ? trained : evaluated);
   }
 
-  json summary = {{"params_counted", "non-embedding"},
+  GridSummary summary;
+  summary.json = {{"params_counted", "non-embedding"},
                   {"sizes", sizes},
                   {"rows", json::array()},
                   {"trained", trained},
                   {"evaluated", evaluated}};
-  for (const auto& r : rows) summary["rows"].push_back(row_json(r));
+  for (const auto& r : rows) summary.json["rows"].push_back(row_json(r));
+  summary.markdown = markdown_table(o, rows);
   if (o.plot) {
-    const std::string png = (out / "sweep.png").string();
-    if (run_plot_script(doc.file(), "plot_sweep.py", {(out / "sweep.csv").string(), png}, "sweep")) {
-      summary["plot"] = png;
-    }
+    summary.plot_script = "plot_sweep.py";
+    summary.plot_args = {(out / "sweep.csv").string(), "{png}"};
   }
-  write_file_atomic((out / "sweep.json").string(), summary.dump(2) + "\n");
+  json result = grid.write_summary(summary);
   log::info("sweep: {} sizes, {} trained and {} points evaluated now; wrote {}", plans.size(),
             trained, evaluated, (out / "sweep.csv").string());
-  return summary;
+  return result;
 }
 
 void sweep(const std::string& config_path, const std::vector<std::string>& overrides) {

@@ -30,13 +30,15 @@
 // x grad_accum as the trainer counts them. Every size reads the same windows
 // (model.block_size defaults to data.block_size) and the same prepared corpus
 // (out_dir/data, one tokenizer for all). Each (size, shot count) writes an eval results
-// file in lm-evaluation-harness's layout, out_dir/sweep/<size>/<k>shot.json. A size whose
-// final checkpoint and results.json exist is not trained again (one cut short resumes
-// from its latest checkpoint), and a results file that exists is not evaluated again, so
-// an interrupted sweep continues where it stopped.
+// file in lm-evaluation-harness's layout, out_dir/sweep/<size>/<k>shot.json. Sizes and points
+// are reused under the run grid's one rule (grid.h): a finished size whose recipe is
+// unchanged is not trained again (one cut short resumes from its latest checkpoint), and a
+// point whose size, shot count, options and task files are unchanged is not evaluated
+// again, so an interrupted sweep continues where it stopped.
 //
 // Writes out_dir/sweep.csv (size, params, task, num_fewshot, metric, value, stderr; kept
-// current as points finish), sweep.json and sweep.png. When a size's run logged the
+// current as points finish), sweep.md (size, task and metric by shot count), sweep.json and
+// sweep.png. When a size's run logged the
 // in-context learning score of Olsson et al. (2022) (`eval/validation/icl_score`), it is a
 // row of task `validation`, metric `icl_score`, with no shot count.
 
