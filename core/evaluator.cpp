@@ -1,5 +1,9 @@
 #include "core/evaluator.h"
 
+#include <chrono>
+
+#include "core/clock.h"
+
 namespace strata {
 
 ClassificationEvaluator::ClassificationEvaluator(std::string task, torch::Tensor inputs,
@@ -17,6 +21,7 @@ Metrics ClassificationEvaluator::evaluate(Network& model) {
   const bool was_training = model.is_training();
   model.eval();
   const int64_t n = labels_.size(0);
+  const auto t0 = std::chrono::steady_clock::now();
   double loss_sum = 0.0;
   int64_t correct = 0;
   for (int64_t i = 0; i < n; i += batch_size_) {
@@ -32,8 +37,10 @@ Metrics ClassificationEvaluator::evaluate(Network& model) {
     correct += (logits.argmax(1) == batch.target).sum().item<int64_t>();
   }
   model.train(was_training);
+  const double seconds = seconds_since(t0);
   return {{"eval/" + task_ + "/acc", double(correct) / double(n)},
-          {"eval/" + task_ + "/loss", loss_sum / double(n)}};
+          {"eval/" + task_ + "/loss", loss_sum / double(n)},
+          {"eval/" + task_ + "/examples_per_s", seconds > 0 ? double(n) / seconds : 0.0}};
 }
 
 }  // namespace strata

@@ -95,14 +95,9 @@ std::vector<GridRun> plan_runs(const DatasizeOptions& o, const RunOptions& run) 
       if (stage.epochs.examples > 0) {
         overrides.push_back(override_arg("trainer.epochs", epochs_for(stage.epochs, size)));
       }
-      const std::string config = stage.config;
-      auto make = [config, overrides](const std::vector<std::string>& extra) {
-        std::vector<std::string> all = overrides;
-        all.insert(all.end(), extra.begin(), extra.end());
-        return config::Document::load(config, all);
-      };
       GridRun r = train_grid_run(fmt::format("{} | {} examples", stage.name, size), dir.string(),
-                                 make, run.threads, /*resumable=*/false);
+                                 config_file_document(stage.config, overrides), run.threads,
+                                 /*resumable=*/false);
       r.eta_classes = {stage.name};
       r.cost = double(size);
       runs.push_back(std::move(r));

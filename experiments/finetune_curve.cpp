@@ -257,12 +257,7 @@ std::vector<GridRun> grid_runs(const std::vector<RunSpec>& specs, const std::str
   for (const auto& spec : specs) {
     std::vector<std::string> overrides = spec.overrides;
     if (!init_from.empty()) overrides.push_back(override_arg("init.from", init_from));
-    const std::string config = spec.variant->config;
-    auto make = [config, overrides](const std::vector<std::string>& extra) {
-      std::vector<std::string> all = overrides;
-      all.insert(all.end(), extra.begin(), extra.end());
-      return config::Document::load(config, all);
-    };
+    const MakeDocument make = config_file_document(spec.variant->config, overrides);
     GridRun r = in_context(spec.where, [&] {
       return train_grid_run(run_label(spec), spec.dir, make, threads, /*resumable=*/false,
                             parent_key.empty() ? std::vector<std::string>{}
@@ -298,12 +293,7 @@ GridRun pretrain_run(const PretrainOptions& p, const RunOptions& run,
   std::vector<std::string> overrides = p.overrides;
   overrides.push_back(override_arg("seed", run.seed));
   overrides.insert(overrides.end(), shared.begin(), shared.end());
-  const std::string config = p.config;
-  auto make = [config, overrides](const std::vector<std::string>& extra) {
-    std::vector<std::string> all = overrides;
-    all.insert(all.end(), extra.begin(), extra.end());
-    return config::Document::load(config, all);
-  };
+  const MakeDocument make = config_file_document(p.config, overrides);
   const std::string where = "pretrain (" + p.config + ")";
   GridRun r = in_context(where, [&] {
     return train_grid_run("pre-training", (fs::path(run.out_dir) / "pretrain").string(), make,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <map>
 
 #include "core/checkpoint.h"
@@ -15,6 +16,7 @@
 #include "core/log.h"
 #include "experiments/curve_util.h"
 #include "experiments/train.h"
+#include "tasks/task.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -54,6 +56,38 @@ std::string config_key_text(const config::Document& doc) {
   YAML::Emitter out;
   out << tree;
   return std::string(out.c_str()) + "\n";
+}
+
+MakeDocument config_file_document(std::string config, std::vector<std::string> overrides) {
+  return [config = std::move(config),
+          overrides = std::move(overrides)](const std::vector<std::string>& extra) {
+    std::vector<std::string> all = overrides;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return config::Document::load(config, all);
+  };
+}
+
+GridRun eval_grid_run(std::string label, const tasks::EvalRunOptions& options,
+                      std::string key_text) {
+  GridRun r;
+  r.label = std::move(label);
+  r.results_file = options.out;
+  r.key_text = std::move(key_text);
+  r.work = [options](bool) {
+    tasks::run_eval(options);
+    return GridRun::Outcome{read_json_file(options.out)};
+  };
+  return r;
+}
+
+std::string tasks_key_text(const tasks::EvalRunOptions& options) {
+  std::string out;
+  for (const auto& t : options.tasks) {
+    std::ifstream in(tasks::find_task_file(t, options.task_dir), std::ios::binary);
+    out += "task " + t + ":\n" +
+           std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return out;
 }
 
 GridRun train_grid_run(std::string label, std::string dir, MakeDocument make, int64_t threads,

@@ -26,6 +26,7 @@
 
 #include "core/config.h"
 #include "core/run.h"
+#include "tasks/eval_run.h"
 
 namespace strata::experiments {
 
@@ -77,8 +78,18 @@ struct GridRun {
 // `parent_keys` (the keys of the runs it starts from); check() is check_train_config
 // (curve_util.h) on make({}).
 using MakeDocument = std::function<config::Document(const std::vector<std::string>& extra)>;
+// The MakeDocument of a config file: config::Document::load(config, overrides + extra).
+MakeDocument config_file_document(std::string config, std::vector<std::string> overrides);
 GridRun train_grid_run(std::string label, std::string dir, MakeDocument make, int64_t threads,
                        bool resumable, const std::vector<std::string>& parent_keys = {});
+
+// An in-context evaluation (`strata eval`, tasks/eval_run.h) as a grid run, its results
+// file `options.out`; `key_text` says what decides its result (the model's key, the
+// options, the task files' text: tasks_key_text).
+GridRun eval_grid_run(std::string label, const tasks::EvalRunOptions& options,
+                      std::string key_text);
+// The text of each task file `options` names (found in options.task_dir), for keys.
+std::string tasks_key_text(const tasks::EvalRunOptions& options);
 
 // What a grid's summary writes. Empty parts are not written.
 struct GridSummary {

@@ -456,16 +456,7 @@ GridRun size_run(const config::Document& doc, const RunOptions& run, const SizeP
 // One (size, shot count) evaluation as a grid run; its key holds the size's and the
 // tasks' text, so a retrained size or an edited task is evaluated again.
 GridRun eval_run(const RunOptions& run, const SweepOptions& o, const SizePlan& s, int64_t k,
-                 const std::string& size_key, const std::string& tasks_text) {
-  GridRun r;
-  r.label = fmt::format("{}, {}-shot: evaluating {} task{}", s.spec.name, k, o.tasks.size(),
-                        o.tasks.size() == 1 ? "" : "s");
-  r.results_file = eval_file(run, s, k);
-  r.key_text = json({{"model", size_key}, {"num_fewshot", k}, {"limit", o.limit},
-                     {"batch_size", o.eval_batch_size}, {"seed", run.seed}})
-                   .dump() + "\n" + tasks_text;
-  r.cost = s.flops_per_token * double(k + 1);
-  r.eta_classes = {"eval"};
+                 const std::string& size_key) {
   tasks::EvalRunOptions e;
   e.model = s.dir;
   e.tasks = o.tasks;
@@ -473,26 +464,18 @@ GridRun eval_run(const RunOptions& run, const SweepOptions& o, const SizePlan& s
   e.limit = o.limit;
   e.batch_size = o.eval_batch_size;
   e.seed = uint64_t(run.seed);
-  e.out = r.results_file;
+  e.out = eval_file(run, s, k);
   e.threads = run.threads;
   e.task_dir = o.task_dir;
-  r.work = [e](bool) {
-    tasks::run_eval(e);
-    return GridRun::Outcome{read_json_file(e.out)};
-  };
+  const std::string key = json({{"model", size_key}, {"num_fewshot", k}, {"limit", o.limit},
+                                {"batch_size", o.eval_batch_size}, {"seed", run.seed}})
+                              .dump() + "\n" + tasks_key_text(e);
+  GridRun r = eval_grid_run(fmt::format("{}, {}-shot: evaluating {} task{}", s.spec.name, k,
+                                        o.tasks.size(), o.tasks.size() == 1 ? "" : "s"),
+                            e, key);
+  r.cost = s.flops_per_token * double(k + 1);
+  r.eta_classes = {"eval"};
   return r;
-}
-
-// Every task file's text, for the evaluations' keys.
-std::string tasks_text(const SweepOptions& o) {
-  std::string out;
-  for (const auto& t : o.tasks) {
-    const std::string file = tasks::find_task_file(t, o.task_dir);
-    std::ifstream in(file, std::ios::binary);
-    out += "task " + t + ":\n" +
-           std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  return out;
 }
 
 // Reads, checks and resolves the tasks (paths relative to the working directory or the
@@ -527,7 +510,6 @@ nlohmann::json sweep(const config::Document& doc) {
   for (const auto& spec : o.sizes) plans.push_back(plan_size(doc, run, o, spec));
 
   // ---- the grid: each size's training, then its evaluation at each shot count
-  const std::string texts = tasks_text(o);
   std::vector<GridRun> runs;
   std::vector<std::pair<size_t, int64_t>> what;  // per run: the size, the shot count (-1: training)
   for (size_t i = 0; i < plans.size(); ++i) {
@@ -535,7 +517,7 @@ nlohmann::json sweep(const config::Document& doc) {
     what.push_back({i, -1});
     const std::string size_key = grid_key_of(runs.back().key_text);
     for (int64_t k : o.num_fewshot) {
-      runs.push_back(eval_run(run, o, plans[i], k, size_key, texts));
+      runs.push_back(eval_run(run, o, plans[i], k, size_key));
       what.push_back({i, k});
     }
   }
