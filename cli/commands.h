@@ -12,6 +12,8 @@ void add_tokenizer_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_datasize_command(CLI::App& app);
 void add_ladder_command(CLI::App& app);
+void add_recommend_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_export_command(CLI::App& app);

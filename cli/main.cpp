@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   strata::cli::add_generate_command(app);
   strata::cli::add_datasize_command(app);
   strata::cli::add_ladder_command(app);
+  strata::cli::add_recommend_command(app);
+  strata::cli::add_report_command(app);
   strata::cli::add_eval_command(app);
   strata::cli::add_sweep_command(app);
   strata::cli::add_export_command(app);

@@ -14,6 +14,8 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "experiments/ladder.h"
+#include "experiments/recommend.h"
+#include "experiments/report.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -23,6 +25,7 @@ using namespace strata;
 namespace {
 
 const std::string kTiny = STRATA_SOURCE_DIR "/tests/assets/ladder/tiny-spam.yaml";
+const std::string kRules = STRATA_SOURCE_DIR "/configs/ladder/recommend.yaml";
 
 double first_number(const std::string& cell) { return cell.empty() ? NAN : std::stod(cell); }
 
@@ -65,6 +68,28 @@ TEST_CASE("a tiny ladder runs every stage once, reuses them, and reruns only a c
   }
   const int64_t runs = first["trained"];
   CHECK(runs == 15);  // rules 1, classic 4, two fine-tunes 4 each, 2 prompts: 15
+
+  // The report: the table, the notes' claims, and only plots that exist.
+  const std::string report = experiments::report((tmp.root() / "out").string());
+  std::ifstream in(report);
+  const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(md, Catch::Contains("| stage | approach |") &&
+                     Catch::Contains("Pre-training needs fewer labels"));
+  int pngs = 0;
+  for (size_t at = 0; (at = md.find("](", at)) != std::string::npos; ++at) {
+    const std::string link = md.substr(at + 2, md.find(')', at) - at - 2);
+    CHECK(fs::exists(tmp.root() / "out" / link));
+    ++pngs;
+  }
+  CHECK(pngs >= 1);  // ladder_accuracy.png (matplotlib is in .venv: requirements.txt)
+
+  // recommend --ladder names a stage and the measurement behind it.
+  experiments::RecommendQuery q{"limited", "moderate", "specific", kRules, (tmp.root() / "out").string()};
+  const auto rec = experiments::recommend(q);
+  CHECK(rec.stage == 4);
+  CHECK(rec.measured_stage >= 1);
+  CHECK_THAT(rec.measured, Catch::Contains("acc 0.") && Catch::Contains("10 labels/class"));
+  CHECK_THAT(experiments::describe(rec, q), Catch::Contains("measured best is stage"));
 
   // Again: every run is reused.
   CHECK(experiments::ladder(config::Document::load(kTiny, {out}))["trained"] == 0);
@@ -122,4 +147,46 @@ TEST_CASE("ladder refuses a bad config before any run, naming file and line",
   auto r = strata::testing::run_strata({"ladder", cfg});
   CHECK(r.status == 2);
   CHECK(r.output.find("at least one stage") != std::string::npos);
+}
+
+TEST_CASE("recommend gives the notes' answer for every branch of choose_approach",
+          "[experiments][recommend]") {
+  auto stage = [](const std::string& data, const std::string& time, const std::string& task) {
+    return experiments::recommend({data, time, task, kRules, ""});
+  };
+  // The four rules, in the notes' order, and the fallback.
+  CHECK(stage("none", "immediate", "complex").stage == 5);
+  CHECK(stage("none", "immediate", "complex").rule == 1);
+  CHECK(stage("limited", "relaxed", "specific").stage == 4);
+  CHECK(stage("abundant", "moderate", "complex").stage == 3);
+  CHECK(stage("structured", "relaxed", "simple").stage == 2);
+  CHECK(stage("abundant", "immediate", "simple").stage == 1);
+  CHECK(stage("none", "moderate", "simple").stage == 1);  // none, but not immediate
+  // The notes' worked example: specific, limited, moderate.
+  const auto worked = stage("limited", "moderate", "specific");
+  CHECK(worked.stage == 4);
+  CHECK_THAT(worked.start, Catch::Contains("configs/finetune/"));
+  CHECK_FALSE(worked.why.empty());
+
+  CHECK_THROWS_WITH(stage("lots", "moderate", "specific"),
+                    Catch::Contains("--data: 'lots'") && Catch::Contains("none, limited"));
+  CHECK_THROWS_WITH(experiments::recommend({"none", "immediate", "simple", kRules, "/nonexistent"}),
+                    Catch::Contains("ladder.json"));
+  testing::TempDir tmp("recommend");
+  const std::string bad = tmp.write("rules.yaml", "values: {data: [a], time: [b], task: [c]}\n");
+  CHECK_THROWS_AS(experiments::recommend({"a", "b", "c", bad, ""}), InputError);
+  auto r = strata::testing::run_strata(
+      {"recommend", "--data", "limited", "--time", "moderate", "--task", "specific", "--rules", kRules});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::StartsWith("stage 4: fine-tune a pre-trained model"));
+  r = strata::testing::run_strata({"recommend", "--data", "x", "--time", "moderate", "--task", "specific",
+                                   "--rules", kRules});
+  CHECK(r.status == 2);
+}
+
+TEST_CASE("report refuses a directory that holds no run made of runs", "[experiments][report]") {
+  testing::TempDir tmp("report");
+  CHECK_THROWS_WITH(experiments::report(tmp.root().string()), Catch::Contains("holds no ladder"));
+  CHECK_THROWS_WITH(experiments::report((tmp.root() / "missing").string()),
+                    Catch::Contains("is not a directory"));
 }
