@@ -31,8 +31,12 @@ class ClassificationEvaluator : public Evaluator {
                           int64_t batch_size, torch::Device device,
                           torch::Tensor attention_mask = {});
   Metrics evaluate(Network& model) override;
+  // Also eval/<task>/acc_class_<k>: the accuracy on the examples of class k, for each
+  // class with examples (recall of class k).
+  void set_per_class(bool on) { per_class_ = on; }
 
  private:
+  bool per_class_ = false;
   std::string task_;
   torch::Tensor inputs_, labels_, attention_mask_;
   int64_t batch_size_;

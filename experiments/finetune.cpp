@@ -200,10 +200,10 @@ void assemble_text(FinetunePlan& f, Assembled& a, const torch::Device& device, c
                               0});
     }
     Batch t = finetune::classification_rows(ex.test, tokenizer, max_length, framing);
-    a.evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", t.input, t.target,
-                                                                      f.task.eval_batch_size, device,
-                                                                      t.attention_mask),
-                            kAtTheEnd});
+    auto test = std::make_shared<ClassificationEvaluator>("test", t.input, t.target, f.task.eval_batch_size,
+                                                          device, t.attention_mask);
+    test->set_per_class(true);
+    a.evaluators.push_back({test, kAtTheEnd});
   }
   a.data.train = std::make_shared<data::RowBatches>(a.train_rows, plan.batch.batch_size, seed, shard);
   a.data.tokenizer_path = a.base.tokenizer_path;
@@ -240,9 +240,10 @@ void assemble_images(FinetunePlan& f, Assembled& a, const torch::Device& device,
                                                                       val_set.labels, o.eval_batch_size, device),
                             0});
   }
-  a.evaluators.push_back({std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images),
-                                                                    test_set.labels, o.eval_batch_size, device),
-                          kAtTheEnd});
+  auto test = std::make_shared<ClassificationEvaluator>("test", data::to_float(test_set.images), test_set.labels,
+                                                        o.eval_batch_size, device);
+  test->set_per_class(true);
+  a.evaluators.push_back({test, kAtTheEnd});
   a.data.describe = fmt::format("{}: {} train, {} validation, {} test images", o.dataset, train_set.size(),
                                 val_set.size(), test_set.size());
   a.data.info = {{"train_examples", train_set.size()},

@@ -62,6 +62,8 @@ struct StageOptions {
   std::string reason;  // not applicable: why (kind none, or `requires` absent)
   std::string task;    // prompt
   std::vector<int64_t> num_fewshot = {0};
+  std::string subset_name;  // class_subset: its accuracy in the table's note
+  std::vector<int64_t> subset_classes;
   int64_t limit = 0, batch_size = 8;
 };
 
@@ -127,6 +129,14 @@ StageOptions read_stage(config::Reader& r, bool has_pretrain) {
     }
   }
   if (s.kind == Kind::kFinetune) r.read("uses_pretrain", s.uses_pretrain);
+  if (s.kind == Kind::kFinetune && r.has("class_subset")) {
+    config::Reader c = r.child("class_subset");
+    c.required("name", s.subset_name);
+    c.require("classes");
+    c.read("classes", s.subset_classes);
+    if (s.subset_classes.empty()) c.fail("classes", "must list at least one class index");
+    c.finish();
+  }
   if (s.kind == Kind::kPrompt) read_prompt(r, s);
   if ((s.uses_pretrain || s.kind == Kind::kPrompt) && !has_pretrain) {
     r.fail("kind", "starts from the ladder's pre-training run, and the ladder has no 'pretrain'");
@@ -316,6 +326,7 @@ struct Measured {
   double examples_per_s = kNaN;  // inference
   int64_t cut = -1;             // prompts cut on the left; -1: not a prompt
   int64_t test_examples = 0;    // scored
+  double subset_acc = kNaN;     // the mean per-class accuracy over the stage's class_subset
 };
 
 double number(const json& j, const std::string& key, double fallback = kNaN) {
@@ -358,6 +369,11 @@ Measured measure_run(const LadderOptions& o, const StageOptions& s, const Ladder
   }
   m.acc = number(res, "eval/test/acc");
   m.examples_per_s = number(res, "eval/test/examples_per_s");
+  if (!s.subset_classes.empty()) {
+    double sum = 0;
+    for (int64_t k : s.subset_classes) sum += number(res, fmt::format("eval/test/acc_class_{}", k));
+    m.subset_acc = sum / double(s.subset_classes.size());
+  }
   m.test_examples = results.value("test_examples", int64_t(0));
   m.labelled = results.value("train_examples", int64_t(0)) + results.value("validation_examples", int64_t(0));
   if (s.uses_pretrain && o.pretrain) m.labelled += o.pretrain->labels;
@@ -382,7 +398,7 @@ std::string row_csv(const StageOptions& s, const LadderRun& r, const Measured& m
 // ---- the table --------------------------------------------------------------------------
 
 struct Cell {
-  std::vector<double> acc, seconds, examples_per_s;
+  std::vector<double> acc, seconds, examples_per_s, subset_acc;
   int64_t labelled = 0, test_examples = 0;
   int64_t cut = -1;
 };
@@ -435,6 +451,7 @@ std::map<int64_t, Cell> cells_of(size_t i, Kind kind, const std::vector<LadderRu
     c.acc.push_back(measured[j]->acc);
     c.seconds.push_back(measured[j]->seconds);
     c.examples_per_s.push_back(measured[j]->examples_per_s);
+    c.subset_acc.push_back(measured[j]->subset_acc);
     c.labelled = measured[j]->labelled;
     c.test_examples = measured[j]->test_examples;
     c.cut = measured[j]->cut;
@@ -491,7 +508,13 @@ std::vector<TableRow> table_rows(const LadderOptions& o, const std::vector<Ladde
     r["seeds"] = seeds_text(few, all);
     r["train s"] = fmt::format("{:.1f}; {:.1f}", mean_of(few.seconds), mean_of(all.seconds));
     r["inference ex/s"] = optional_number(mean_of(all.examples_per_s), "{:.1f}");
-    if (s.uses_pretrain) r["note"] = fmt::format("plus {:.1f} s of pre-training, run once", pretrain_s);
+    std::vector<std::string> remarks;
+    if (s.uses_pretrain) remarks.push_back(fmt::format("plus {:.1f} s of pre-training, run once", pretrain_s));
+    if (!s.subset_classes.empty()) {
+      remarks.push_back(fmt::format("{} alone: {} with {} labels/class, {} with all labels", s.subset_name,
+                                  mean_std(few.subset_acc), o.labels_per_class, mean_std(all.subset_acc)));
+    }
+    r["note"] = fmt::format("{}", fmt::join(remarks, "; "));
     rows.push_back(r);
   }
   return rows;

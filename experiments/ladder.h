@@ -30,6 +30,8 @@
 //       uses_pretrain: true   # init.from = the ladder's pre-training run
 //       epochs: {examples: 6000, min: 3, max: 60}   # as finetune-curve's
 //       requires: ../../pretrained/all-MiniLM-L6-v2  # optional: absent, the row says so
+//       class_subset: {name: "classes 6-9", classes: [6, 7, 8, 9]}  # optional: the mean
+//                             #   test accuracy of these classes (eval/test/acc_class_<k>)
 //     - stage: "5"
 //       kind: prompt          # the pre-training run, prompted; no training on the task
 //       task: ../tasks/spam.yaml        # a task name or path
