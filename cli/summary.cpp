@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,15 +45,29 @@ std::string trainable_text(const SummaryRow& row) {
   return row.trainable == 0 ? "frozen" : "partly";
 }
 
-void print_table(const std::string& title, const std::vector<SummaryRow>& rows) {
+// Each module's mode ("train" or "eval") by its name, for a model about to train.
+std::map<std::string, std::string> modes_of(Network& model) {
+  std::map<std::string, std::string> out;
+  for (const auto& m : model.named_modules("", /*include_self=*/false)) {
+    out[m.key()] = m.value()->is_training() ? "train" : "eval";
+  }
+  return out;
+}
+
+// With `modes` (a fine-tuning model at step 0), a Mode column: the mode each layer trains
+// in, frozen layers in eval (core/freeze.h).
+void print_table(const std::string& title, const std::vector<SummaryRow>& rows,
+                 const std::map<std::string, std::string>& modes = {}) {
   std::vector<std::string> layer{"Layer (type)"}, shape{"Output Shape"}, params{"Param #"},
-      trainable{"Trainable"};
+      trainable{"Trainable"}, mode{modes.empty() ? "" : "Mode"};
   int64_t total = 0, total_trainable = 0;
   for (const auto& r : rows) {
     layer.push_back(fmt::format("{} ({})", r.name, r.type));
     shape.push_back(r.output_shape.empty() ? "?" : r.output_shape);
     params.push_back(with_commas(r.params));
     trainable.push_back(trainable_text(r));
+    const auto m = modes.find(r.name);
+    mode.push_back(m == modes.end() ? "" : m->second);
     total += r.params;
     total_trainable += r.trainable;
   }
@@ -62,12 +77,13 @@ void print_table(const std::string& title, const std::vector<SummaryRow>& rows) 
     return w + 3;
   };
   const size_t w0 = width(layer), w1 = width(shape), w2 = width(params), w3 = width(trainable);
-  const std::string thin(w0 + w1 + w2 + w3, '_'), thick(w0 + w1 + w2 + w3, '=');
+  const size_t w4 = modes.empty() ? 0 : width(mode);
+  const std::string thin(w0 + w1 + w2 + w3 + w4, '_'), thick(w0 + w1 + w2 + w3 + w4, '=');
 
   fmt::print("Model: {}\n{}\n", title, thin);
   for (size_t i = 0; i < layer.size(); ++i) {
-    std::string line = fmt::format(" {:<{}}{:<{}}{:<{}}{}", layer[i], w0 - 1, shape[i], w1,
-                                   params[i], w2, trainable[i]);
+    std::string line = fmt::format(" {:<{}}{:<{}}{:<{}}{:<{}}{}", layer[i], w0 - 1, shape[i], w1,
+                                   params[i], w2, trainable[i], w3, mode[i]);
     line.erase(line.find_last_not_of(' ') + 1);
     fmt::print("{}\n", line);
     if (i == 0) fmt::print("{}\n", thick);
@@ -121,7 +137,7 @@ void summary(const std::string& path, const std::vector<std::string>& overrides)
   auto root = doc.root();
   if (root.has("init")) {  // a fine-tuning config: the base under its head, frozen at step 0
     auto model = experiments::finetune_model(doc);
-    print_table(fmt::format("fine-tuned ({})", file), model->summary());
+    print_table(fmt::format("fine-tuned ({})", file), model->summary(), modes_of(*model));
     return;
   }
   if (!root.is_map("model")) {

@@ -50,6 +50,9 @@ void read_options(config::Reader r, FreezeOptions& o) {
   only_for("alpha", FreezeType::kLoRA, o.lora_alpha != defaults.lora_alpha);
   only_for("targets", FreezeType::kLoRA, o.lora_targets != defaults.lora_targets);
   if (o.lora_targets.empty()) r.fail("targets", "must name at least one Linear layer");
+  std::string bn = o.bn_train ? "train" : "frozen";
+  r.read_choice("bn", bn, {"frozen", "train"});
+  o.bn_train = bn == "train";
   r.read("lr_decay", o.lr_decay, config::Range::between(0, 1));
   if (o.lr_decay <= 0.0) r.fail("lr_decay", "must be above 0");
   if (o.policy == FreezeType::kFreezeFirstN && o.n <= 0) r.fail("n", "is required by freeze_first_n");
@@ -99,6 +102,8 @@ class LayerFreeze : public FreezePolicy {
     }
     return changed;
   }
+
+  void set_modes(Network& model) const override { apply_frozen_modes(model, o_.bn_train); }
 
   nlohmann::json state() const override {
     nlohmann::json j = {{"policy", config::enum_name(o_.policy, freeze_type_names())},
@@ -203,6 +208,47 @@ int64_t count_blocks(const std::vector<std::string>& names) {
     if (p.kind == LayerKind::kBlock) blocks = std::max(blocks, p.block + 1);
   }
   return blocks;
+}
+
+namespace {
+
+// 0: no parameters; 1: all frozen; 2: some train.
+int frozen_state(torch::nn::Module& m) {
+  bool any = false;
+  for (const auto& p : m.parameters()) {
+    if (p.requires_grad()) return 2;
+    any = true;
+  }
+  return any ? 1 : 0;
+}
+
+bool is_batch_norm(torch::nn::Module& m) {
+  return m.as<torch::nn::BatchNorm1d>() || m.as<torch::nn::BatchNorm2d>() ||
+         m.as<torch::nn::BatchNorm3d>();
+}
+
+void set_frozen_children(torch::nn::Module& m, bool bn_train) {
+  for (const auto& child : m.children()) {
+    const int state = frozen_state(*child);
+    if (state == 1) {
+      child->eval();
+      if (bn_train) {
+        for (const auto& sub : child->modules(/*include_self=*/true)) {
+          if (is_batch_norm(*sub)) sub->train();
+        }
+      }
+    } else if (state == 2) {
+      set_frozen_children(*child, bn_train);
+    }
+  }
+}
+
+}  // namespace
+
+void apply_frozen_modes(torch::nn::Module& model, bool bn_train) {
+  if (!model.is_training()) return;
+  model.train();
+  set_frozen_children(model, bn_train);
 }
 
 std::shared_ptr<FreezePolicy> make_freeze_policy(const FreezeOptions& options, Network& model,

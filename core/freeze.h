@@ -9,6 +9,7 @@
 //     freeze: ["*.ln_*"]             # patterns: these are frozen
 //     every: 100                 # gradual_unfreeze: one more block every `every` steps
 //     lr_decay: 0.8              # layer-wise learning-rate decay; 1: off
+//     bn: frozen                 # frozen | train: BatchNorm statistics of frozen layers
 //
 // Parameters are placed by name into layers, bottom to top:
 //   embeddings  names containing "wte", "wpe" or "embeddings";
@@ -31,6 +32,11 @@
 //   [top + block L-1], block L-2, ..., block 0, embeddings.
 // - lora: the base frozen, the LoRA adapters (parameters named "*.lora_A", "*.lora_B"; see
 //   finetune/lora.h) and the head train. Keys `rank`, `alpha`, `targets`.
+// - Frozen modules run in eval mode while the model trains (apply_frozen_modes): a module
+//   whose every parameter is frozen keeps its BatchNorm running statistics and runs its
+//   dropout off, as PyTorch users get with `module.eval()` after `requires_grad_(False)`.
+//   `bn: train` lets the BatchNorm layers among them keep updating their statistics. A
+//   module that gradual_unfreeze unfreezes goes back to train mode.
 // - lr_decay (any policy): layer-wise learning-rate decay as in ELECTRA (Clark et al. 2020)
 //   and BEiT: the head and top train at lr, block i at lr * lr_decay^(L - i), the
 //   embeddings at lr * lr_decay^(L + 1).
@@ -58,6 +64,7 @@ struct FreezeOptions {
   std::vector<std::string> freeze;  // patterns
   int64_t every = 0;                // gradual_unfreeze: steps per unfrozen unit
   double lr_decay = 1.0;            // layer-wise decay factor in (0, 1]
+  bool bn_train = false;            // `bn: train`: frozen BatchNorm layers update statistics
   // lora (finetune/lora.h adds the adapters; this policy trains them and the head only)
   int64_t lora_rank = 8;            // `rank`
   double lora_alpha = 16.0;         // `alpha`
@@ -76,6 +83,12 @@ struct LayerPlace {
 LayerPlace layer_place(const std::string& name, const std::vector<std::string>& head_prefixes);
 // The number of blocks L among `names` (1 + the largest block index; 0 when none).
 int64_t count_blocks(const std::vector<std::string>& names);
+
+// Sets the modes of a training model's modules from their parameters' requires_grad: the
+// whole model to train mode, then every module whose parameters are all frozen (and that
+// has some), with everything under it, to eval mode; with `bn_train`, the BatchNorm layers
+// among those back to train mode. Does nothing to a model in eval mode.
+void apply_frozen_modes(torch::nn::Module& model, bool bn_train);
 
 // The policy for `model` (whose parameter names it reads now: a freeze_first_n beyond the
 // model's blocks, or a pattern matching nothing, is an InputError naming the key).

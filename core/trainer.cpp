@@ -256,6 +256,7 @@ void Trainer::apply_freeze_policy() {
   if (parts_.freeze && parts_.freeze->apply(step_, *parts_.model)) {
     optimizer_->rebuild(model_tensors(*parts_.model));
   }
+  if (parts_.freeze) parts_.freeze->set_modes(*parts_.model);  // evaluations reset them
 }
 
 TrainerState Trainer::capture_state() const {

@@ -77,6 +77,9 @@ class FreezePolicy {
   // Sets requires_grad on the model's parameters for optimizer step `step` (0-based);
   // true when anything changed.
   virtual bool apply(int64_t step, Network& model) = 0;
+  // Puts the frozen modules of a training model in eval mode (core/freeze.h); called
+  // before every optimizer step, after apply() and after any evaluation.
+  virtual void set_modes(Network& /*model*/) const {}
   // The policy's position (saved in state.json under "freeze") and its restore.
   virtual nlohmann::json state() const = 0;
   virtual void load_state(const nlohmann::json& state) = 0;

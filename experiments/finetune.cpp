@@ -321,7 +321,11 @@ std::shared_ptr<Network> finetune_model(const config::Document& doc, const std::
     load_pretrained(f, a);
     add_lora(f, a);
     auto freeze = make_freeze_policy(f.freeze, *a.model, a.new_prefixes, f.freeze_where);
-    if (freeze) freeze->apply(0, *a.model);
+    if (freeze) {
+      freeze->apply(0, *a.model);
+      a.model->train();  // the modes training starts in (summary shows them)
+      freeze->set_modes(*a.model);
+    }
     return a.model;
   }
   add_lora(f, a);

@@ -180,6 +180,41 @@ TEST_CASE("freeze: gradual unfreezing follows its schedule, top down", "[freeze]
   CHECK_THROWS_AS(other->load_state(freeze->state()), InputError);
 }
 
+TEST_CASE("freeze: frozen modules train in eval mode, unfrozen ones go back to train mode",
+          "[freeze]") {
+  auto model = make_classifier();
+  auto o = policy(FreezeType::kGradualUnfreeze);
+  o.every = 2;
+  auto freeze = make_freeze_policy(o, *model, {"score."});
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> modules;
+  for (const auto& m : model->named_modules("", false)) modules[m.key()] = m.value();
+  REQUIRE(modules.count("transformer.h.0") == 1);
+  model->train();
+  auto at = [&](int64_t step) {
+    freeze->apply(step, *model);
+    model->eval();  // an evaluation in between resets every mode ...
+    model->train();
+    freeze->set_modes(*model);  // ... and the trainer puts the frozen ones back
+  };
+  at(0);
+  CHECK(model->is_training());
+  CHECK(modules["score"]->is_training());
+  CHECK_FALSE(modules["transformer.h.0"]->is_training());
+  CHECK_FALSE(modules["transformer.h.1"]->is_training());
+  at(2);  // the top and block 1 unfrozen
+  CHECK(modules["transformer.h.1"]->is_training());
+  CHECK_FALSE(modules["transformer.h.0"]->is_training());
+  at(6);
+  for (const auto& [name, m] : modules) {
+    INFO(name);
+    CHECK(m->is_training());
+  }
+  // A model in eval mode is left alone.
+  model->eval();
+  freeze->set_modes(*model);
+  CHECK_FALSE(modules["score"]->is_training());
+}
+
 TEST_CASE("freeze: layer-wise decay gives each block its learning rate", "[freeze]") {
   auto model = make_classifier();
   auto o = policy(FreezeType::kNone);

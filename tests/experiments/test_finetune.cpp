@@ -284,6 +284,37 @@ TEST_CASE("vision transfer: a CNN backbone under a new head on classes it never 
   }
 }
 
+TEST_CASE("frozen means frozen: a frozen base keeps its BatchNorm statistics unless bn: train",
+          "[finetune]") {
+  // Issue example: under frozen_base the CNN's BatchNorm running statistics kept changing.
+  auto base = temp_dir("finetune-cnn-bn");
+  auto r = run_strata({"train", "tests/assets/cnn-tiny.yaml", "out_dir=" + base + "/cnn",
+                       "model.size=keras_bn", "data.classes=[T-shirt/top, Trouser, Pullover]",
+                       "model.num_classes=3", "trainer.max_steps=3"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  auto before = tensors(latest(base + "/cnn") + "/model.safetensors");
+  REQUIRE(before.count("bn1.running_mean") == 1);
+  for (const std::string bn : {"frozen", "train"}) {
+    const std::string out = base + "/pair-" + bn;
+    r = run_strata({"train", "configs/finetune/fashion-pair.yaml", "init.from=" + base + "/cnn",
+                    "out_dir=" + out, "threads=1", "trainer.epochs=3", "trainer.batch_size=4",
+                    "freeze.bn=" + bn});
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    auto after = tensors(latest(out) + "/model.safetensors");
+    for (const char* name : {"bn1.running_mean", "bn1.running_var", "bn2.num_batches_tracked"}) {
+      INFO(bn << " " << name);
+      CHECK(torch::equal(before[name], after[name]) == (bn == "frozen"));
+    }
+  }
+  // summary shows the mode each layer trains in.
+  r = run_strata({"summary", "configs/finetune/fashion-pair.yaml", "init.from=" + base + "/cnn"});
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("Mode") && Catch::Matches("(.|\n)*bn1 \\(.*frozen +eval(.|\n)*"));
+}
+
 TEST_CASE("fine-tuning a packaged BERT (all-MiniLM-L6-v2) through its own WordPiece vocab.txt",
           "[finetune][wordpiece][transformers]") {
   const std::string model = source_dir() + "/pretrained/all-MiniLM-L6-v2";  // scripts/bootstrap.sh
