@@ -9,6 +9,7 @@
 #include <random>
 
 #include "core/errors.h"
+#include "core/utf8.h"
 #include "tasks/metrics.h"
 
 namespace strata::tasks {
@@ -595,8 +596,9 @@ Scored process_multiple_choice(const Task& task, const Requests& r, const std::v
     bool truncated = false;
     for (const auto& choice : r.choices[i]) {
       lls.push_back(res[at].logprob);
-      // The harness divides by the choice's length in characters (without the delimiter).
-      normed.push_back(res[at].logprob / double(std::max<size_t>(1, choice.size())));
+      // The harness divides by the choice's length in characters (without the delimiter):
+      // Python's len(), code points, not UTF-8 bytes.
+      normed.push_back(res[at].logprob / double(std::max<size_t>(1, utf8::length(choice))));
       if (res[at].truncated) truncated = true;
       ++at;
     }

@@ -9,6 +9,8 @@
 #include <regex>
 #include <vector>
 
+#include "core/utf8.h"
+
 namespace strata::tasks {
 
 using json = nlohmann::json;
@@ -61,17 +63,20 @@ bool truthy(const json& v) {
   return !v.empty();
 }
 
+// Python's str.strip(chars): characters, Unicode white space without `chars`.
 std::string strip(const std::string& s, const std::string& chars, bool left, bool right) {
-  size_t b = 0, e = s.size();
-  auto in = [&](char c) {
-    return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0
-                         : chars.find(c) != std::string::npos;
+  const std::vector<std::string> cs = utf8::chars(s), set = utf8::chars(chars);
+  auto in = [&](const std::string& c) {
+    return chars.empty() ? utf8::is_space(c) : std::find(set.begin(), set.end(), c) != set.end();
   };
+  size_t b = 0, e = cs.size();
   if (left)
-    while (b < e && in(s[b])) ++b;
+    while (b < e && in(cs[b])) ++b;
   if (right)
-    while (e > b && in(s[e - 1])) --e;
-  return s.substr(b, e - b);
+    while (e > b && in(cs[e - 1])) --e;
+  std::string out;
+  for (size_t i = b; i < e; ++i) out += cs[i];
+  return out;
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
@@ -107,14 +112,9 @@ std::vector<std::string> split(const std::string& s, const json& sep) {
   return out;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string upper(std::string s) {
-  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
+// Python's str methods work on characters (code points), not bytes (core/utf8.h).
+std::string lower(const std::string& s) { return utf8::lower(s); }
+std::string upper(const std::string& s) { return utf8::upper(s); }
 
 const std::string& as_string(const json& v, const char* what) {
   if (!v.is_string()) throw TemplateError(fmt::format("{} needs a string, got {}", what, python_repr(v)));
@@ -481,12 +481,12 @@ json index_value(const Val& base, const json& key, const std::string& path) {
     if (i < 0 || i >= n) throw MissingFieldError(path);
     return b[size_t(i)];
   }
-  if (b.is_string() && key.is_number_integer()) {
-    const auto& str = b.get_ref<const std::string&>();
+  if (b.is_string() && key.is_number_integer()) {  // s[i]: a character, as in Python
+    const std::vector<std::string> cs = utf8::chars(b.get_ref<const std::string&>());
     int64_t i = key.get<int64_t>();
-    if (i < 0) i += int64_t(str.size());
-    if (i < 0 || i >= int64_t(str.size())) throw MissingFieldError(path);
-    return std::string(1, str[size_t(i)]);
+    if (i < 0) i += int64_t(cs.size());
+    if (i < 0 || i >= int64_t(cs.size())) throw MissingFieldError(path);
+    return cs[size_t(i)];
   }
   if (b.is_object() && key.is_string() && b.contains(key.get<std::string>())) {
     return b[key.get<std::string>()];
@@ -579,17 +579,17 @@ json apply_filter(const std::string& name, const Val& self, const std::vector<js
   if (name == "lower") return lower(python_str(v));
   if (name == "upper") return upper(python_str(v));
   if (name == "capitalize") {
-    std::string s = lower(python_str(v));
-    if (!s.empty()) s[0] = char(std::toupper(static_cast<unsigned char>(s[0])));
+    const std::vector<std::string> cs = utf8::chars(python_str(v));
+    std::string s;
+    for (size_t i = 0; i < cs.size(); ++i) s += i == 0 ? upper(cs[i]) : lower(cs[i]);
     return s;
   }
   if (name == "title") {
-    std::string s = python_str(v);
+    std::string s;
     bool start = true;  // jinja2 starts a word after whitespace or one of -([{<
-    for (auto& c : s) {
-      auto u = static_cast<unsigned char>(c);
-      c = char(start ? std::toupper(u) : std::tolower(u));
-      start = std::isspace(u) || std::string("-([{<").find(c) != std::string::npos;
+    for (const auto& c : utf8::chars(python_str(v))) {
+      s += start ? upper(c) : lower(c);
+      start = utf8::is_space(c) || (c.size() == 1 && std::string("-([{<").find(c[0]) != std::string::npos);
     }
     return s;
   }
@@ -621,14 +621,14 @@ json apply_filter(const std::string& name, const Val& self, const std::vector<js
     }
   }
   if (name == "length" || name == "count") {
-    if (v.is_string()) return int64_t(v.get<std::string>().size());
+    if (v.is_string()) return int64_t(utf8::length(v.get<std::string>()));
     if (v.is_array() || v.is_object()) return int64_t(v.size());
     throw TemplateError("length of " + python_repr(v));
   }
   if (name == "first" || name == "last") {
     if (v.is_string() && !v.get<std::string>().empty()) {
-      const auto& s = v.get_ref<const std::string&>();
-      return std::string(1, name == "first" ? s.front() : s.back());
+      const std::vector<std::string> cs = utf8::chars(v.get_ref<const std::string&>());
+      return name == "first" ? cs.front() : cs.back();
     }
     if (v.is_array() && !v.empty()) return name == "first" ? v.front() : v.back();
     throw TemplateError(name + " of an empty or non-sequence value " + python_repr(v));
@@ -637,7 +637,7 @@ json apply_filter(const std::string& name, const Val& self, const std::vector<js
     if (v.is_array()) return v;
     if (v.is_string()) {
       json out = json::array();
-      for (char c : v.get<std::string>()) out.push_back(std::string(1, c));
+      for (const auto& c : utf8::chars(v.get<std::string>())) out.push_back(c);
       return out;
     }
     throw TemplateError("list of " + python_repr(v));

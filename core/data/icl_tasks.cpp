@@ -13,6 +13,7 @@
 #include "core/data/corpus.h"
 #include "core/data/spam_assassin.h"
 #include "core/errors.h"
+#include "core/utf8.h"
 #include "core/hash.h"
 
 namespace fs = std::filesystem;
@@ -444,8 +445,8 @@ DocumentSplits lambada_cloze(const IclDatasetOptions& o, const std::vector<std::
 // ---- spam_assassin ----------------------------------------------------------------------
 
 // The body of a raw e-mail (what follows the first empty line), runs of white space made
-// one space, cut at the last space within max_chars bytes (or, in a word longer than that,
-// at a UTF-8 character boundary).
+// one space, cut at the last space within max_chars characters (code points, as Python
+// counts them), or after max_chars characters in a word longer than that.
 std::string email_body(const std::string& message, size_t max_chars) {
   size_t pos = 0, body = message.size();
   while (pos < message.size()) {
@@ -465,12 +466,10 @@ std::string email_body(const std::string& message, size_t max_chars) {
     else if (!out.empty() && out.back() != ' ') out += ' ';
   }
   if (!out.empty() && out.back() == ' ') out.pop_back();
-  if (out.size() <= max_chars) return out;
-  size_t cut = out.rfind(' ', max_chars);
-  if (cut == std::string::npos || cut == 0) {
-    cut = max_chars;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-  }
+  const size_t limit = utf8::byte_offset(out, max_chars);  // the byte after max_chars characters
+  if (limit >= out.size()) return out;
+  size_t cut = out.rfind(' ', limit);
+  if (cut == std::string::npos || cut == 0) cut = limit;
   return out.substr(0, cut);
 }
 

@@ -65,7 +65,8 @@ struct IclDatasetOptions {
   int64_t max_words = 120;
   // lambada_cloze, spam_assassin: the npm data packages ("" finds them, corpus.h).
   std::string data_dir;
-  int64_t max_chars = 400;  // spam_assassin: the body is cut to this many bytes, at a space
+  int64_t max_chars = 400;  // spam_assassin: the body is cut to this many characters (code
+                            // points, as Python counts them), at a space
 };
 
 // The datasets, in the order above. make() of an unknown name is an InputError naming the

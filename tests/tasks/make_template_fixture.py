@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes template_fixture.json: templates and documents rendered by jinja2 as
 lm-evaluation-harness sets it up (StrictUndefined, keep_trailing_newline, a regex_replace
 filter), for tests/tasks/test_template.cpp to compare Strata's renderer against.
 
-Run with Debian's python (python3-jinja2): /usr/bin/python3 tests/tasks/make_template_fixture.py
+Run with the .venv python (jinja2 comes with lm_eval): .venv/bin/python tests/tasks/make_template_fixture.py
 """
 import json
 import os
@@ -33,6 +33,9 @@ DOC = {
     "none": None,
     "words": "alpha beta  gamma",
     "sentence": "The Cat's hat",
+    # Python measures and indexes characters, not UTF-8 bytes (core/utf8.h).
+    "jp": "日本語のテキスト",
+    "fr": "\u3000 élève Français ",
 }
 
 TEMPLATES = [
@@ -79,6 +82,9 @@ TEMPLATES = [
     "{{ [1, 2, 3] | length }}",
     "line one\nline two\n",
     "{{ choices[0] == 'four' }} {{ answer != 5 }} {{ answer >= 5 }}",
+    "{{jp | length}} {{jp[1]}} {{jp[-1]}} {{jp | first}} {{jp | last}} {{fr | length}}",
+    "{{fr | upper}}|{{fr | lower}}|{{fr.strip()}}|{{fr | trim}}|{{fr.upper().strip()}}",
+    "{{fr.strip() | capitalize}} {{fr | title}} {{jp | list | join('-')}}",
 ]
 
 ERRORS = [

@@ -206,6 +206,30 @@ TEST_CASE("evaluate_task: each output type against hand-computed metrics", "[tas
     CHECK(r.n_effective == 3);
   }
 
+  SECTION("multiple_choice: acc_norm divides by characters, as Python's len(), not bytes") {
+    // Choices of equal UTF-8 bytes and unequal characters: "ああああ" is 4 characters in 12
+    // bytes, "abcdefghijkl" 12 in 12. Dividing by bytes ranks as acc does; by characters not.
+    std::vector<json> docs;
+    for (const char* q : {"Pick:", "Which?", "Choose", "Q:", "Mot:", "Word", "Text:", "A or B"}) {
+      docs.push_back({{"q", q}, {"choices", {"ああああ", "abcdefghijkl"}}, {"label", 0}});
+    }
+    auto task = make_task(OutputType::kMultipleChoice, docs);
+    auto r = evaluate_task(task, lm, *codec, o);
+    std::vector<double> by_chars, by_bytes;
+    for (const auto& d : docs) {
+      std::vector<double> lls;
+      for (const auto& c : d["choices"]) {
+        auto pair = encode_pair(*codec, d["q"].get<std::string>(), " " + c.get<std::string>());
+        lls.push_back(brute_force(model, pair.context, pair.continuation).first);
+      }
+      by_chars.push_back(lls[0] / 4.0 > lls[1] / 12.0 ? 1.0 : 0.0);
+      by_bytes.push_back(lls[0] / 12.0 > lls[1] / 12.0 ? 1.0 : 0.0);
+    }
+    REQUIRE(mean(by_chars) != mean(by_bytes));  // the two readings differ on these documents
+    CHECK(r.metrics[1].metric == "acc_norm");
+    CHECK(r.metrics[1].value == Approx(mean(by_chars)));
+  }
+
   SECTION("loglikelihood: acc is the greedy match, perplexity exp(-mean ll); the target alone, "
           "no target_delimiter, as the harness") {
     std::vector<json> docs = {{{"q", "one"}, {"a", "two"}}, {{"q", "three"}, {"a", "four"}}};

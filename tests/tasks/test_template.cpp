@@ -1,5 +1,5 @@
-// The Jinja subset against python3-jinja2: template_fixture.json holds jinja2's renderings
-// (tests/tasks/make_template_fixture.py, run with /usr/bin/python3).
+// The Jinja subset against jinja2: template_fixture.json holds jinja2's renderings
+// (tests/tasks/make_template_fixture.py, run with .venv/bin/python).
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

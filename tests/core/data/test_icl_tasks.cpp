@@ -12,6 +12,7 @@
 
 #include "core/data/corpus.h"
 #include "core/data/icl_tasks.h"
+#include "core/utf8.h"
 #include "core/errors.h"
 
 using namespace strata;
@@ -336,13 +337,29 @@ TEST_CASE("spam_assassin as documents: a seeded subset of a fixed split", "[data
   for (const auto& d : docs) {
     CHECK((d.at("label") == 0 || d.at("label") == 1));
     const std::string body = d.at("body");
-    CHECK(body.size() <= 80);
+    CHECK(strata::utf8::length(body) <= 80);
     CHECK(body.find('\n') == std::string::npos);
     CHECK(d.at("id").get<std::string>().find('/') != std::string::npos);
     with_body += !body.empty();
   }
   CHECK(with_body >= 10);
   CHECK(make_icl_dataset("spam_assassin", o, {"test"}) == splits);
+}
+
+TEST_CASE("spam_assassin: max_chars counts characters, as Python does, not bytes", "[data][icl]") {
+  auto o = small("spam_assassin");
+  o.n_train = 5, o.n_test = -1, o.max_chars = 100;
+  const auto splits = make_icl_dataset("spam_assassin", o, {"test"});
+  const auto& docs = splits.at("test");
+  int64_t longer_in_bytes = 0;
+  for (const auto& d : docs) {
+    const std::string body = d.at("body");
+    INFO(body);
+    CHECK(strata::utf8::length(body) <= 100);
+    longer_in_bytes += body.size() > 100;
+  }
+  // Bodies with multi-byte characters keep 100 characters: more than 100 bytes.
+  CHECK(longer_in_bytes > 0);
 }
 
 TEST_CASE("icl datasets: bad names, sizes and missing files are input errors", "[data][icl]") {
