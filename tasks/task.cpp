@@ -14,6 +14,7 @@
 #include "core/metric_registry.h"
 #include "core/paths.h"
 #include "core/errors.h"
+#include "core/log.h"
 
 namespace strata::tasks {
 
@@ -46,6 +47,34 @@ void refuse_python(const config::Reader& r) {
     if (std::find(kPythonKeys.begin(), kPythonKeys.end(), key) != kPythonKeys.end()) {
       r.fail(key, "needs Python code, which Strata cannot run");
     }
+  }
+}
+
+// Keys of harness task files that change nothing Strata computes: read, and named in a
+// note. A harness group file (its `task` a list) is refused by name.
+void read_harness_only_keys(config::Reader& r, const std::string& path) {
+  if (r.is_list("task")) {
+    r.fail("task", "lists tasks: this is a harness group file, which Strata does not run; give "
+                   "each of its tasks to --task (group scores are not aggregated)");
+  }
+  std::vector<std::string> ignored;
+  for (const char* key : {"should_decontaminate", "doc_to_decontamination_query", "task_alias",
+                          "group_alias", "unsafe_code"}) {
+    if (r.has(key)) ignored.push_back(key);
+    r.skip(key);
+  }
+  if (r.has("group")) {  // harness 0.4's name for `tag` in a task file
+    ignored.push_back("group (a tag)");
+    r.skip("group");
+  }
+  if (r.has("repeats")) {
+    int64_t repeats = 1;
+    r.read("repeats", repeats, config::Range::at_least(1));
+    if (repeats != 1) r.fail("repeats", "above 1 (sampled generations scored together) is not supported");
+  }
+  if (!ignored.empty()) {
+    log::info("note: {}: {} read and not used (Strata runs no decontamination, aliases or "
+              "groups)", path, fmt::join(ignored, ", "));
   }
 }
 
@@ -113,6 +142,7 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   auto doc = config::Document::load(path);
   auto r = doc.root();
   refuse_python(r);
+  read_harness_only_keys(r, path);
   if (r.has("include")) {
     std::string base;
     r.read("include", base);
@@ -141,12 +171,16 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   const auto& subtasks = data::icl_subtasks(c.dataset_path);
   if (r.has("dataset_name") && !subtasks.empty()) {
     r.read_choice("dataset_name", c.dataset.dataset_name, subtasks);
-  } else if (r.has("dataset_name")) {
-    r.fail("dataset_name", builtin ? fmt::format("built-in dataset {} has no sub-tasks",
-                                                 c.dataset_path)
-                                   : std::string("is for Hugging Face hub datasets and built-in "
-                                                 "datasets; use dataset_path: json|csv with "
-                                                 "data_files"));
+  } else if (r.has("dataset_name") && builtin) {
+    r.fail("dataset_name", fmt::format("built-in dataset {} has no sub-tasks", c.dataset_path));
+  } else if (r.has("dataset_name")) {  // a hub file with its path changed to local data
+    std::string name;
+    r.read("dataset_name", name);
+    if (!name.empty()) {
+      log::info("note: {}: dataset_name '{}' is not used: it names a Hugging Face hub "
+                "configuration, and the data here are dataset_path {}'s data_files",
+                r.where("dataset_name"), name, c.dataset_path);
+    }
   } else {
     r.skip("dataset_name");
   }
@@ -188,6 +222,11 @@ void read_task_file(const std::string& path, TaskConfig& c, int depth) {
   r.read("fewshot_delimiter", c.fewshot_delimiter);
   r.read("num_fewshot", c.num_fewshot, config::Range::non_negative());
   auto fewshot = r.child("fewshot_config");
+  refuse_python(fewshot);
+  if (fewshot.has("samples")) {
+    fewshot.fail("samples", "(a fixed list of shots) is not supported: put the shots in a split "
+                            "of their own and name it in fewshot_split");
+  }
   fewshot.read_choice("sampler", c.sampler, {"default", "first_n"});
   fewshot.finish();
   r.read_enum("output_type", c.output_type, kOutputTypes);

@@ -646,6 +646,14 @@ json apply_filter(const std::string& name, const Val& self, const std::vector<js
 }
 
 json call_method(const std::string& name, const json& self, const std::vector<json>& a) {
+  if (self.is_array() && (name == "index" || name == "count") && a.size() == 1) {  // list methods
+    if (name == "count") return int64_t(std::count(self.begin(), self.end(), a[0]));
+    const auto it = std::find(self.begin(), self.end(), a[0]);
+    if (it == self.end()) {  // Python's ValueError
+      throw TemplateError(fmt::format("{} is not in list {}", python_repr(a[0]), python_repr(self)));
+    }
+    return int64_t(it - self.begin());
+  }
   const std::string& s = as_string(self, ("." + name + "()").c_str());
   auto chars = [&] { return a.empty() || a[0].is_null() ? std::string() : as_string(a[0], "strip"); };
   if (name == "strip") return strip(s, chars(), true, true);
