@@ -159,6 +159,7 @@ void assemble_text(FinetunePlan& f, Assembled& a, const torch::Device& device, c
                                  "fine-tuning needs the checkpoint's tokenizer (or init.tokenizer)",
                                  a.base.checkpoint_dir));
   }
+  finetune::check_tokenizer(f.init, a.base);
   auto tokenizer = Tokenizer::load(a.base.tokenizer_path);
   tasks::Task task = tasks::Task::load(tasks::find_task_file(f.task.task, f.task.task_dir));
   finetune::TaskExamples ex = finetune::task_examples(task, f.task, seed);
@@ -191,6 +192,14 @@ void assemble_text(FinetunePlan& f, Assembled& a, const torch::Device& device, c
     attach_classifier(f, a);
     a.objective = std::make_shared<ClassificationObjective>();
     const finetune::Framing framing = finetune::framing(tokenizer, a.base.type);
+    const Pooling pooling = f.head_options.pooling;
+    if (a.base.type == "bert" && framing.first < 0 && (pooling == Pooling::kDefault || pooling == Pooling::kFirst)) {
+      throw InputError(fmt::format(
+          "init.from: {} is a BERT, whose head reads position 0 as its [CLS] token, and tokenizer "
+          "{} has no [CLS] piece: position 0 would be the text's first word; use a tokenizer "
+          "with [CLS], or head.pooling: mean",
+          a.base.checkpoint_dir, a.base.tokenizer_path));
+    }
     a.train_rows = finetune::classification_rows(ex.train, tokenizer, max_length, framing);
     if (!ex.validation.empty()) {
       Batch v = finetune::classification_rows(ex.validation, tokenizer, max_length, framing);

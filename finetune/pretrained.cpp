@@ -1,6 +1,8 @@
 #include "finetune/pretrained.h"
 
 #include <fmt/format.h>
+
+#include <fstream>
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -40,6 +42,9 @@ void read_options(config::Reader r, InitOptions& o) {
   r.read("pretrained", o.pretrained);
   r.read("ignore", o.ignore);
   r.read("tokenizer", o.tokenizer);
+  std::string mismatch = o.allow_tokenizer_mismatch ? "allow" : "refuse";
+  r.read_choice("tokenizer_mismatch", mismatch, {"refuse", "allow"});
+  o.allow_tokenizer_mismatch = mismatch == "allow";
   r.finish();
 }
 
@@ -79,6 +84,45 @@ PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& m
   if (o.pretrained) out.tensors = load_checkpoint(out.checkpoint_dir).model;
   out.tokenizer_path = !o.tokenizer.empty() ? o.tokenizer : Tokenizer::find_in(out.checkpoint_dir);
   return out;
+}
+
+namespace {
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+void check_tokenizer(const InitOptions& o, const PretrainedBase& base) {
+  if (base.tokenizer_path.empty()) return;
+  const Tokenizer tok = Tokenizer::load(base.tokenizer_path);
+  const int64_t pieces = tok.vocab_size();
+  const int64_t rows = base.network->vocab_size();
+  if (rows > 0 && pieces > rows) {
+    throw InputError(fmt::format(
+        "init.tokenizer: {} has {} pieces, more than the {} embedding rows of {}: ids from {} on "
+        "have no embedding",
+        base.tokenizer_path, pieces, rows, base.checkpoint_dir, rows));
+  }
+  if (o.tokenizer.empty() || o.allow_tokenizer_mismatch) return;
+  const std::string own = Tokenizer::find_in(base.checkpoint_dir);
+  if (!own.empty()) {
+    if (file_bytes(own) == file_bytes(base.tokenizer_path)) return;
+    throw InputError(fmt::format(
+        "init.tokenizer: {} ({} pieces) is not the checkpoint's tokenizer {} ({} pieces): the "
+        "same text gets other ids than the model learned; use the checkpoint's, or set "
+        "init.tokenizer_mismatch: allow",
+        base.tokenizer_path, pieces, own, Tokenizer::load(own).vocab_size()));
+  }
+  if (rows > 0 && pieces != rows) {
+    throw InputError(fmt::format(
+        "init.tokenizer: {} has {} pieces and {} (which has no tokenizer of its own) {} "
+        "embedding rows: they do not belong together; set init.tokenizer_mismatch: allow if "
+        "they do",
+        base.tokenizer_path, pieces, base.checkpoint_dir, rows));
+  }
 }
 
 LoadReport load_by_name(torch::nn::Module& model, const NamedTensors& tensors,

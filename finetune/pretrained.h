@@ -6,7 +6,10 @@
 //     from: runs/gpt-sotu        # a Strata checkpoint or run directory, or a Hugging Face
 //                                # GPT-2 / BERT directory (models/hf.h)
 //     tokenizer: m.model         # a SentencePiece model (or WordPiece vocab.txt) to use
-//                                # instead of the checkpoint's
+//                                # instead of the checkpoint's: refused when it differs from
+//                                # the checkpoint's own, or (a Hugging Face directory with
+//                                # none) when its size is not the embedding's rows, unless
+//     tokenizer_mismatch: refuse #   allow; one larger than the embedding is always refused
 //     pretrained: true           # false: the same architecture and tokenizer, fresh weights
 //     ignore: ["transformer.wpe.*"]   # name patterns allowed to be missing, unexpected or
 //                                     # of another shape (they keep their fresh values)
@@ -32,6 +35,7 @@ struct InitOptions {
   bool pretrained = true;
   std::vector<std::string> ignore;  // fnmatch patterns over parameter names
   std::string tokenizer;            // a SentencePiece model or vocab.txt; "": the checkpoint's own
+  bool allow_tokenizer_mismatch = false;  // tokenizer_mismatch: allow
 };
 // `init:`; finishes the section. `from` is required.
 void read_options(config::Reader r, InitOptions& o);
@@ -50,6 +54,12 @@ struct PretrainedBase {
 // ("dropout=0.1", relative to the model section) applied, seeded with `seed`.
 PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& model_overrides,
                          uint64_t seed);
+
+// Refuses (InputError) a text tokenizer that does not fit `base`: an init.tokenizer other
+// than the checkpoint's own (their files differ: the ids do), or, for a checkpoint with no
+// tokenizer of its own, one whose size is not the embedding's rows, unless
+// o.allow_tokenizer_mismatch; and always one with more pieces than the embedding has rows.
+void check_tokenizer(const InitOptions& o, const PretrainedBase& base);
 
 // What load_by_name did, by parameter name.
 struct LoadReport {

