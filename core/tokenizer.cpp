@@ -211,9 +211,11 @@ std::vector<std::pair<std::string, std::string>> trainer_flags(const TokenizerTr
       {"hard_vocab_limit", flag(o.hard_vocab_limit)},
       {"minloglevel", o.verbose ? "0" : "2"},
   };
-  if (!o.user_defined_symbols.empty()) {
-    flags.emplace_back("user_defined_symbols", join(o.user_defined_symbols, ","));
+  std::vector<std::string> symbols = o.user_defined_symbols;
+  if (o.keep_newlines && std::find(symbols.begin(), symbols.end(), "\n") == symbols.end()) {
+    symbols.push_back("\n");
   }
+  if (!symbols.empty()) flags.emplace_back("user_defined_symbols", join(symbols, ","));
   if (!o.control_symbols.empty()) {
     flags.emplace_back("control_symbols", join(o.control_symbols, ","));
   }

@@ -51,6 +51,10 @@ struct TokenizerTrainOptions {
   bool add_dummy_prefix = true;
   bool split_digits = false;
   bool byte_fallback = false;  // unknown characters become UTF-8 byte pieces, not <unk>
+  // Not a SentencePiece flag: "\n" is added to user_defined_symbols, so a line break stays a
+  // line break (its own piece) where the normaliser would make it a space: a prompt's "\n\n"
+  // shot delimiters and "\nAnswer:" survive, and `until: ["\n"]` can fire.
+  bool keep_newlines = true;
   bool hard_vocab_limit = true;
   bool verbose = false;  // SentencePiece's training log on stderr (otherwise errors only)
 };

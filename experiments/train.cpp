@@ -55,6 +55,7 @@ void read_options(config::Reader& r, CorpusDataOptions& o) {
   t.read("character_coverage", o.tokenizer.character_coverage, config::Range::between(0.5, 1));
   t.read("input_sentence_size", o.tokenizer.input_sentence_size, config::Range::non_negative());
   t.read("byte_fallback", o.tokenizer.byte_fallback);
+  t.read("keep_newlines", o.tokenizer.keep_newlines);
   t.finish();
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/data/subset.h"
 #include "core/errors.h"
+#include "tasks/evaluate.h"
 
 namespace strata::finetune {
 
@@ -184,9 +185,12 @@ Batch prompt_completion_rows(const std::vector<TextExample>& examples, const Tok
                              int64_t max_length) {
   std::vector<std::vector<int>> inputs;
   std::vector<std::vector<int64_t>> targets;
+  const auto codec = tasks::tokenizer_codec(tokenizer);
   for (size_t i = 0; i < examples.size(); ++i) {
-    std::vector<int> prompt = tokenizer.encode(examples[i].text);
-    std::vector<int> target = tokenizer.encode(examples[i].target);
+    // The pair split as eval scores it (tasks::encode_pair), not the target encoded alone.
+    const tasks::EncodedPair pair = tasks::encode_pair(*codec, examples[i].text, examples[i].target);
+    std::vector<int> prompt(pair.context.begin(), pair.context.end());
+    std::vector<int> target(pair.continuation.begin(), pair.continuation.end());
     if (target.empty()) throw InputError(fmt::format("example {}: the target has no tokens", i));
     if (int64_t(target.size()) > max_length) {
       throw InputError(fmt::format("example {}: the target alone is {} tokens, more than "

@@ -15,9 +15,10 @@
 // Two kinds of rows:
 // - classification (a head over the task's choices): input = the tokens of doc_to_text
 //   (BERT: after [CLS]), label = doc_to_target's index into doc_to_choice;
-// - prompt-completion (a causal LM): the tokens of doc_to_text, then of target_delimiter +
-//   the target text; the loss counts only the target's tokens (every prompt position's
-//   target is -100), as the harness scores the same pair.
+// - prompt-completion (a causal LM): doc_to_text and target_delimiter + the target text,
+//   split into tokens as eval splits the pair (tasks::encode_pair: the context encoded
+//   alone, the continuation what encoding both adds); the loss counts only the
+//   continuation's tokens (every prompt position's target is -100), as the harness scores.
 
 #include <torch/torch.h>
 

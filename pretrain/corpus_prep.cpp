@@ -70,7 +70,8 @@ nlohmann::json tokenizer_request(const TokenizerTrainOptions& o) {
           {"add_dummy_prefix", o.add_dummy_prefix},
           {"split_digits", o.split_digits},
           {"byte_fallback", o.byte_fallback},
-          {"hard_vocab_limit", o.hard_vocab_limit}};
+          {"hard_vocab_limit", o.hard_vocab_limit},
+          {"keep_newlines", o.keep_newlines}};
 }
 
 // True when dir holds a complete preparation of exactly this request.

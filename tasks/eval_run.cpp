@@ -13,6 +13,7 @@
 #include "core/checkpoint.h"
 #include "core/clock.h"
 #include "core/errors.h"
+#include "core/log.h"
 #include "core/run.h"
 #include "models/load.h"
 
@@ -80,6 +81,25 @@ json results_json(const std::vector<TaskResult>& results, const RunInfo& info) {
   j["date"] = info.date;
   j["total_evaluation_time_seconds"] = fmt::format("{:.3f}", info.evaluation_seconds);
   return j;
+}
+
+// A tokenizer that turns "\n" into a space (one trained before keep_newlines, core/tokenizer.h)
+// changes prompts that hold line breaks: named, with the tasks it changes.
+void warn_about_line_breaks(const TextCodec& codec, const std::string& tokenizer,
+                            const std::vector<TaskRequests>& requests) {
+  if (codec.decode(codec.encode("a\nb")).find('\n') != std::string::npos) return;
+  std::vector<std::string> affected;
+  for (const auto& r : requests) {
+    bool breaks = false;
+    for (const auto& p : r.prompts) breaks = breaks || p.find('\n') != std::string::npos;
+    for (const auto& u : r.task->config().generation.until) breaks = breaks || u.find('\n') != std::string::npos;
+    if (breaks) affected.push_back(r.task->name());
+  }
+  if (affected.empty()) return;
+  log::warn("tokenizer {} makes every line break a space (it was trained without keep_newlines): "
+            "the prompts of {} lose their \"\\n\", and an `until` stop string holding \"\\n\" "
+            "never fires; retrain the model's tokenizer to compare with tools that keep them",
+            tokenizer, fmt::join(affected, ", "));
 }
 
 std::string results_table(const std::vector<TaskResult>& results) {
@@ -215,6 +235,7 @@ std::string run_eval(const EvalRunOptions& o) {
   }
   loaded.network->eval();
   auto codec = tokenizer_codec(Tokenizer::load(loaded.tokenizer_path));
+  warn_about_line_breaks(*codec, loaded.tokenizer_path, requests);
 
   const auto started = std::chrono::steady_clock::now();
   std::vector<TaskResult> results;

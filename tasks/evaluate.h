@@ -47,7 +47,9 @@ std::string decode_continuation(const TextCodec& codec, const std::vector<int64_
 
 // The harness's _encode_pair: trailing spaces of the context move to the continuation,
 // the context is encoded alone and the continuation is what encoding both adds. An empty
-// context is the prefix token.
+// context is the prefix token. When encoding both adds nothing (the continuation merged
+// into the context's last token, "The quiet riv" + "er"), the continuation is encoded alone,
+// as the harness's PR #4055 proposes; the released harness stops on such a pair.
 struct EncodedPair {
   std::vector<int64_t> context, continuation;
 };

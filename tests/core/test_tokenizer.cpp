@@ -222,6 +222,22 @@ TEST_CASE("tokenizer training is deterministic", "[tokenizer]") {
   CHECK(a.encode(text) == b.encode(text));
 }
 
+TEST_CASE("new tokenizers keep line breaks; keep_newlines: false makes them spaces", "[tokenizer]") {
+  // Issue example: with the default normaliser "\n\n" shot delimiters and "\nOutput:"
+  // vanished from prompts, and no id decoded to "\n".
+  TokenizerTrainOptions o;
+  o.vocab_size = 300;
+  Tokenizer::train(training_files(), scratch() + "/lines", o);
+  auto kept = Tokenizer::load(scratch() + "/lines.model");
+  const std::string prompt = "Input: the people\n\nOutput: the nation\nInput:";
+  CHECK(kept.decode(kept.encode(prompt)) == prompt);
+  CHECK(kept.decode({kept.piece_to_id("\n")}) == "\n");
+  o.keep_newlines = false;
+  Tokenizer::train(training_files(), scratch() + "/spaces", o);
+  auto spaces = Tokenizer::load(scratch() + "/spaces.model");
+  CHECK(spaces.decode(spaces.encode(prompt)).find('\n') == std::string::npos);
+}
+
 TEST_CASE("tokenizer matches SentencePiece's own spm_encode", "[tokenizer]") {
   if (std::system("command -v spm_encode > /dev/null 2>&1") != 0) {
     WARN("spm_encode not installed (Debian package sentencepiece); skipped");

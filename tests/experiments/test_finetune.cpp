@@ -15,6 +15,7 @@
 #include "core/safetensors.h"
 #include "core/tokenizer.h"
 #include "finetune/task_data.h"
+#include "tasks/evaluate.h"
 #include "tests/support/process.h"
 
 namespace fs = std::filesystem;
@@ -189,10 +190,30 @@ TEST_CASE("prompt-completion rows mask exactly the prompt tokens", "[finetune]")
   ex[0].target = " spam";
   ex[1].text = "Hi";
   ex[1].target = " ham and more";
+  // Issue: the target was tokenized alone (7 tokens trained) where eval scores the pair (5):
+  // training now splits the pair as eval does.
+  const auto codec = strata::tasks::tokenizer_codec(tokenizer);
+  // A word whose end merges into the context's last token: the pair adds no token, and the
+  // continuation is encoded alone (the harness's PR #4055) rather than scored as nothing.
+  std::string merged_ctx, merged_cont;
+  for (const std::string w : {"The", "they", "States", "government", "people", "nation", "river"}) {
+    for (size_t k = 1; k < w.size() && merged_ctx.empty(); ++k) {
+      const auto whole = codec->encode(w), ctx = codec->encode(w.substr(0, k));
+      if (whole.size() <= ctx.size()) merged_ctx = w.substr(0, k), merged_cont = w.substr(k);
+    }
+  }
+  REQUIRE_FALSE(merged_ctx.empty());
+  const auto merged = strata::tasks::encode_pair(*codec, merged_ctx, merged_cont);
+  CHECK(merged.continuation == codec->encode(merged_cont));
+  ex.push_back({});
+  ex[2].text = merged_ctx;
+  ex[2].target = merged_cont;
   auto rows = strata::finetune::prompt_completion_rows(ex, tokenizer, 64);
-  for (int i = 0; i < 2; ++i) {
-    auto prompt = tokenizer.encode(ex[size_t(i)].text);
-    auto target = tokenizer.encode(ex[size_t(i)].target);
+  for (int i = 0; i < 3; ++i) {
+    const auto pair = strata::tasks::encode_pair(*codec, ex[size_t(i)].text, ex[size_t(i)].target);
+    const std::vector<int64_t>& prompt = pair.context;
+    const std::vector<int64_t>& target = pair.continuation;
+    REQUIRE_FALSE(target.empty());
     const int64_t n = int64_t(prompt.size() + target.size()) - 1;  // input length
     auto tg = rows.target[i];
     for (int64_t j = 0; j < rows.target.size(1); ++j) {
@@ -204,7 +225,7 @@ TEST_CASE("prompt-completion rows mask exactly the prompt tokens", "[finetune]")
   }
   // A long prompt loses its start, never the target.
   auto cut = strata::finetune::prompt_completion_rows({ex[0]}, tokenizer, 4);
-  const auto target = tokenizer.encode(ex[0].target);
+  const auto target = strata::tasks::encode_pair(*codec, ex[0].text, ex[0].target).continuation;
   CHECK((cut.target != -100).sum().item<int64_t>() == int64_t(target.size()));
 
   // And a prompt-completion run through strata train, scored as the harness scores it.

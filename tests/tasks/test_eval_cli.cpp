@@ -12,6 +12,22 @@
 namespace fs = std::filesystem;
 using namespace strata::testing;
 
+TEST_CASE("strata eval names a tokenizer that makes line breaks spaces", "[tasks][eval]") {
+  auto dir = temp_dir("eval-newlines");
+  auto train = run_strata({"train", "tests/assets/gpt-tiny.yaml", "out_dir=" + dir,
+                           "trainer.max_steps=2", "trainer.eval_every=10",
+                           "data.tokenizer.keep_newlines=false", "data.data_dir=" + dir + "/data"});
+  INFO(train.output);
+  REQUIRE(train.status == 0);
+  // tiny_mc's shots are joined by "\n\n": its prompts lose them through this tokenizer.
+  auto r = run_strata({"eval", "--model", dir, "--task", "tests/assets/tasks/tiny_mc.yaml",
+                       "--limit", "2", "--out", dir + "/eval.json", "--threads", "1"});
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("makes every line break a space") &&
+                           Catch::Contains("tokenizer.model") && Catch::Contains("tiny_mc"));
+}
+
 TEST_CASE("strata eval: a trained checkpoint on three output types", "[tasks][eval]") {
   auto dir = temp_dir("eval-cli");
   auto train = run_strata({"train", "tests/assets/gpt-tiny.yaml", "out_dir=" + dir,
