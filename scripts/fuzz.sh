@@ -2,6 +2,7 @@
 # Builds the libFuzzer targets in fuzz/ and runs each for SECONDS (default 20).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: safetensors_layout config state_json
+#                                             task_template
 #
 # The fuzz build is not part of the CMake build: each target is compiled with clang++
 # (-fsanitize=fuzzer,address,undefined) from only the reader sources it tests, none of
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors_layout config state_json)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(safetensors_layout config state_json task_template)
 OUT=${STRATA_FUZZ_DIR:-build-fuzz}
 CXX=${STRATA_FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (scripts/bootstrap.sh installs clang)"; exit 2; }
@@ -31,24 +32,28 @@ declare -A SOURCES=(
   [safetensors_layout]="core/safetensors_layout.cpp core/json_input.cpp core/sniff.cpp"
   [config]="core/config.cpp core/sniff.cpp"
   [state_json]="core/json_input.cpp core/sniff.cpp core/trainer_state.cpp core/schedule.cpp core/config.cpp"
+  [task_template]="tasks/template.cpp core/utf8.cpp core/config.cpp core/sniff.cpp"
 )
-declare -A LIBS=([safetensors_layout]="-lfmt" [config]="-lyaml-cpp -lfmt" [state_json]="-lyaml-cpp -lfmt")
+declare -A LIBS=([safetensors_layout]="-lfmt" [config]="-lyaml-cpp -lfmt" [state_json]="-lyaml-cpp -lfmt"
+                 [task_template]="-lyaml-cpp -lfmt -lutf8proc")
 declare -A SEEDS=(
   [safetensors_layout]="tests/assets/*.safetensors"
   [config]="tests/assets/*.yaml configs/*/*.yaml"
   [state_json]="tests/assets/*.json"
+  [task_template]="configs/tasks/*.yaml tests/assets/tasks/*.yaml"
 )
 # A header claims sizes up to 2^64: no single allocation may come near what one claims.
 declare -A OPTIONS=(
   [safetensors_layout]="-malloc_limit_mb=64 -dict=fuzz/json.dict"
   [config]="-dict=fuzz/yaml.dict"
   [state_json]="-malloc_limit_mb=256 -dict=fuzz/json.dict"
+  [task_template]="-malloc_limit_mb=512 -dict=fuzz/template.dict"
 )
 
 mkdir -p "$OUT/obj"
 compile() {  # source -> object, compiled at most once per run
   local src=$1 obj="$OUT/obj/$(echo "$1" | tr / _).o"
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find core fuzz -name '*.h' -newer "$obj" -print -quit)" ]; then
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find core tasks fuzz -name '*.h' -newer "$obj" -print -quit)" ]; then
     "${LAUNCHER[@]}" "$CXX" "${FLAGS[@]}" -c "$src" -o "$obj"
   fi
   echo "$obj"

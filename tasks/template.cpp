@@ -763,7 +763,10 @@ struct Template::Node {
   enum Kind { kText, kOutput, kIf, kFor, kBlock } kind = kBlock;
   std::string text;                                  // kText; kFor: the loop variable
   ExprPtr expr;                                      // kOutput; kFor: the list
-  std::vector<std::pair<ExprPtr, Node>> branches;    // kIf: (condition or null for else, body)
+  // kIf: conditions[i] (null for else) guards bodies[i]. Two vectors, not a vector of
+  // pairs: a pair needs Node complete where clang's standard library checks it.
+  std::vector<ExprPtr> conditions;
+  std::vector<Node> bodies;
   std::vector<Node> children;                        // kBlock; kFor: the body
 };
 
@@ -846,7 +849,8 @@ std::string parse_block(const std::vector<Segment>& segs, size_t& pos, Template:
       for (;;) {
         Node body;
         std::string end = parse_block(segs, pos, body, {"elif", "else", "endif"});
-        n.branches.emplace_back(cond, std::move(body));
+        n.conditions.push_back(cond);
+        n.bodies.push_back(std::move(body));
         std::string w = first_word(end);
         if (w == "elif") {
           cond = parse_expression(end.substr(4));
@@ -856,7 +860,8 @@ std::string parse_block(const std::vector<Segment>& segs, size_t& pos, Template:
           if (first_word(parse_block(segs, pos, other, {"endif"})) != "endif") {
             throw TemplateError("'{% if %}' without '{% endif %}'");
           }
-          n.branches.emplace_back(nullptr, std::move(other));
+          n.conditions.push_back(nullptr);
+          n.bodies.push_back(std::move(other));
           break;
         } else if (w == "endif") {
           break;
@@ -901,9 +906,9 @@ void render_node(const Template::Node& n, Scope& s, std::string& out) {
       for (const auto& c : n.children) render_node(c, s, out);
       return;
     case Node::kIf:
-      for (const auto& [cond, body] : n.branches) {
-        if (!cond || truthy(eval(*cond, s).get())) {
-          render_node(body, s, out);
+      for (size_t i = 0; i < n.conditions.size(); ++i) {
+        if (!n.conditions[i] || truthy(eval(*n.conditions[i], s).get())) {
+          render_node(n.bodies[i], s, out);
           return;
         }
       }
