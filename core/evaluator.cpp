@@ -44,7 +44,7 @@ Metrics ClassificationEvaluator::evaluate(Network& model) {
   const double seconds = seconds_since(t0);
   Metrics out = {{"eval/" + task_ + "/acc", double(correct) / double(n)},
                  {"eval/" + task_ + "/loss", loss_sum / double(n)},
-                 {"eval/" + task_ + "/examples_per_s", seconds > 0 ? double(n) / seconds : 0.0}};
+                 {"timing/" + task_ + "/examples_per_s", seconds > 0 ? double(n) / seconds : 0.0}};
   if (per_class_ && n > 0) {
     const torch::Tensor pred = torch::cat(predicted);
     const torch::Tensor labels = labels_.cpu();

@@ -23,8 +23,9 @@ class Evaluator {
 // Accuracy and loss of a classifier on labelled inputs: images [N, C, H, W], or token ids
 // [N, T] right-padded with `attention_mask` [N, T] (1 = real token). Metrics:
 // eval/<task>/acc, eval/<task>/loss (mean cross-entropy, nats) and
-// eval/<task>/examples_per_s (the examples scored per second of wall time, batches
-// moved to the device included).
+// timing/<task>/examples_per_s (the examples scored per second of wall time, batches
+// moved to the device included; a measurement of the machine, not a result: results.json
+// keeps it under "timing").
 class ClassificationEvaluator : public Evaluator {
  public:
   ClassificationEvaluator(std::string task, torch::Tensor inputs, torch::Tensor labels,

@@ -232,11 +232,30 @@ std::string hf_tokenizer_json(const std::string& model_path) {
   const SpmPiece* unk = first_of_type(m, kUnknown);
   const bool byte_fallback = m.byte_fallback || first_of_type(m, kByte) != nullptr;
 
+  // A user-defined piece of white space other than " " ("\n": keep_newlines): SentencePiece
+  // keeps it whole before normalising, inside the text; as an added token, transformers
+  // would split the text around it and prepend and strip each part apart. So it is no added
+  // token: it stands in for itself as a private-use character through the normalisers
+  // (which would make it a space), and the BPE model, which has no merge for it, keeps it
+  // one piece.
+  std::vector<std::pair<std::string, std::string>> protect;  // piece, its stand-in
+  auto is_protected = [&](const std::string& piece) {
+    return std::any_of(protect.begin(), protect.end(), [&](const auto& p) { return p.first == piece; });
+  };
+  for (const auto& p : m.pieces) {
+    if (p.type == kUserDefined && !p.piece.empty() && p.piece.find_first_not_of("\n\t\r\f\v") == std::string::npos) {
+      const char32_t cp = 0xE000 + char32_t(protect.size());  // U+E000.. in UTF-8
+      std::string stand_in = {char(0xE0 | (cp >> 12)), char(0x80 | ((cp >> 6) & 0x3F)), char(0x80 | (cp & 0x3F))};
+      protect.emplace_back(p.piece, stand_in);
+    }
+  }
+
   ordered_json added = ordered_json::array();
   ordered_json vocab = ordered_json::object();
   for (size_t id = 0; id < m.pieces.size(); ++id) {
     const auto& p = m.pieces[id];
     vocab[p.piece] = id;
+    if (is_protected(p.piece)) continue;
     if (p.type == kUnknown || p.type == kControl || p.type == kUserDefined) {
       added.push_back({{"id", id},
                        {"content", p.piece},
@@ -249,6 +268,9 @@ std::string hf_tokenizer_json(const std::string& model_path) {
   }
 
   ordered_json normalizers = ordered_json::array();
+  for (const auto& [piece, stand_in] : protect) {
+    normalizers.push_back({{"type", "Replace"}, {"pattern", {{"String", piece}}}, {"content", stand_in}});
+  }
   if (!m.charsmap.empty()) {
     normalizers.push_back({{"type", "Precompiled"}, {"precompiled_charsmap", base64(m.charsmap)}});
   }
@@ -258,6 +280,9 @@ std::string hf_tokenizer_json(const std::string& model_path) {
   }
   if (m.add_dummy_prefix) normalizers.push_back({{"type", "Prepend"}, {"prepend", meta}});
   normalizers.push_back({{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", meta}});
+  for (const auto& [piece, stand_in] : protect) {
+    normalizers.push_back({{"type", "Replace"}, {"pattern", {{"String", stand_in}}}, {"content", piece}});
+  }
 
   ordered_json decoders = ordered_json::array();
   // SentencePiece decodes <unk> as its unk_surface, " \u2047 " by default.

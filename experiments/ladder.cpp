@@ -368,7 +368,8 @@ Measured measure_run(const LadderOptions& o, const StageOptions& s, const Ladder
     return m;
   }
   m.acc = number(res, "eval/test/acc");
-  m.examples_per_s = number(res, "eval/test/examples_per_s");
+  m.examples_per_s = number(results.value("timing", json::object()), "timing/test/examples_per_s",
+                            number(res, "eval/test/examples_per_s"));  // the first ladders' runs
   if (!s.subset_classes.empty()) {
     double sum = 0;
     for (int64_t k : s.subset_classes) sum += number(res, fmt::format("eval/test/acc_class_{}", k));

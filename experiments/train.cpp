@@ -348,6 +348,7 @@ nlohmann::json results_json(const RunPlan& plan, const TrainingData& data, int64
                             {"results", nlohmann::json::object()}};
   for (const auto& [key, value] : last.items()) {
     if (key.rfind("eval/", 0) == 0) results["results"][key] = value;
+    if (key.rfind("timing/", 0) == 0) results["timing"][key] = value;
   }
   if (last.contains("best_step")) results["best_step"] = last["best_step"];  // trainer.best_metric
   for (const auto& [key, value] : data.info.items()) results[key] = value;

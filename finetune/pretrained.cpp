@@ -52,6 +52,7 @@ PretrainedBase load_base(const InitOptions& o, const std::vector<std::string>& m
                          uint64_t seed) {
   PretrainedBase out;
   if (!fs::exists(o.from)) throw InputError(fmt::format("init.from: '{}' does not exist", o.from));
+  models::refuse_hf_dir_without_config(o.from);
   if (models::is_hf_dir(o.from)) {
     // A Hugging Face GPT-2 or BERT directory: its config.json gives the architecture.
     models::HFCheckpoint hf = models::read_hf(o.from);

@@ -453,6 +453,11 @@ HFCheckpoint read_gpt2(const ConfigJson& config, HFTensors& file) {
   if (file.has("lm_head.weight")) {
     file.check_tied("lm_head.weight", tensor_named(out.tensors, "transformer.wte.weight"),
                     prefix + "wte.weight", "Strata's GPT ties its output projection to wte");
+  } else if (!config.flag("tie_word_embeddings", true)) {
+    // transformers would give such a model a fresh, untrained output projection.
+    config.fail("tie_word_embeddings",
+                "is false and there is no lm_head.weight: the untied output projection is "
+                "missing (Strata's GPT ties it to wte and would silently use wte instead)");
   }
   drop_rest(file, "GPT-2", [&](const std::string& name) {
     if (!name.starts_with(prefix + "h.")) return false;
@@ -605,6 +610,24 @@ std::string read_file(const std::string& path) {
 }
 
 }  // namespace
+
+void refuse_hf_dir_without_config(const std::string& dir) {
+  std::error_code ec;
+  const fs::path d(dir);
+  if (!fs::is_directory(d, ec) || fs::exists(d / "config.json", ec) ||
+      fs::exists(d / "config.yaml", ec) || fs::exists(d / "state.json", ec) ||
+      fs::exists(d / "checkpoints", ec)) {
+    return;
+  }
+  for (const char* weights : {"model.safetensors", kIndexFile}) {
+    if (fs::exists(d / weights, ec)) {
+      throw InputError(fmt::format(
+          "{}: holds {} but no config.json: a Hugging Face directory needs its config.json "
+          "(the architecture), which is missing",
+          dir, weights));
+    }
+  }
+}
 
 bool is_hf_dir(const std::string& dir) {
   std::error_code ec;

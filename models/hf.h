@@ -54,6 +54,10 @@ struct HFCheckpoint {
   std::string dir;
 };
 
+// A directory with Hugging Face weights (model.safetensors or its index) and no config.json
+// (nor anything of a Strata checkpoint): an InputError naming the missing config.json.
+void refuse_hf_dir_without_config(const std::string& dir);
+
 // True when `dir` holds config.json and model.safetensors, or the shards' index
 // model.safetensors.index.json, and no config.yaml (a Strata checkpoint has config.yaml).
 bool is_hf_dir(const std::string& dir);

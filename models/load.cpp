@@ -16,6 +16,7 @@ namespace strata::models {
 
 LoadedNetwork load_network(const std::string& path, const torch::Device& device) {
   if (is_hf_dir(path)) return load_hf(path, device);
+  refuse_hf_dir_without_config(path);
   LoadedNetwork out;
   out.checkpoint_dir = resolve_checkpoint(path);
   const std::string config_path = out.checkpoint_dir + "/config.yaml";

@@ -175,8 +175,11 @@ variants:
   }
 
   SECTION("sweep") {
+    // The tokenizer as main trained it then: line breaks made spaces (keep_newlines came
+    // later, and moves these numbers, as the issue expects of the other open issues).
     experiments::sweep(config::Document::load(STRATA_SOURCE_DIR "/configs/sweeps/debug.yaml",
-                                              {"out_dir=" + (dir.root() / "out").string()}));
+                                              {"out_dir=" + (dir.root() / "out").string(),
+                                               "pretrain.data.tokenizer.keep_newlines=false"}));
     CHECK(text_of(dir.root() / "out" / "sweep.csv") == text_of(kAssets + "sweep.csv"));
     CHECK_THAT(text_of(dir.root() / "out" / "sweep.md"),
                Catch::StartsWith("| size | params | task | metric | 0-shot | 1-shot |"));

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -19,13 +20,16 @@
 #include "core/errors.h"
 #include "core/python.h"
 #include "core/safetensors.h"
+#include "finetune/pretrained.h"
 #include "models/hf.h"
+#include "models/load.h"
 #include "models/bert/bert.h"
 #include "models/gpt/gpt.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 using namespace strata;
+namespace fs = std::filesystem;
 using json = nlohmann::json;
 using strata::testing::TempDir;
 
@@ -245,6 +249,19 @@ TEST_CASE("hf: missing, misshapen and foreign tensors and bad config keys are re
 
   models::GPT no_bias(models::gpt_size("debug").bias(false));
   has(error_of([&] { models::write_hf(*no_bias, dir.file("no-bias"), ""); }), {"bias: false"});
+
+  // Issue examples: tie_word_embeddings false and no lm_head.weight loaded as tied,
+  // silently; a directory without config.json was "not a Strata checkpoint (no state.json)".
+  std::ofstream(dir.file("config.json")) << config.dump();
+  has(with_config([](json& c) { c["tie_word_embeddings"] = false; }),
+      {"config.json", "'tie_word_embeddings'", "no lm_head.weight"});
+  std::ofstream(dir.file("config.json")) << config.dump();
+  fs::remove(dir.file("config.json"));
+  has(error_of([&] { models::load_network(dir.path, torch::kCPU); }),
+      {"model.safetensors but no config.json", "config.json"});
+  finetune::InitOptions init;
+  init.from = dir.path;
+  has(error_of([&] { finetune::load_base(init, {}, 0); }), {"no config.json"});
 }
 
 // The real tools as judges: models transformers made and saved itself
