@@ -327,6 +327,7 @@ struct Measured {
   int64_t cut = -1;             // prompts cut on the left; -1: not a prompt
   int64_t test_examples = 0;    // scored
   double subset_acc = kNaN;     // the mean per-class accuracy over the stage's class_subset
+  bool pretrained_weights = false;  // started from the pre-training run's weights
 };
 
 double number(const json& j, const std::string& key, double fallback = kNaN) {
@@ -377,7 +378,10 @@ Measured measure_run(const LadderOptions& o, const StageOptions& s, const Ladder
   }
   m.test_examples = results.value("test_examples", int64_t(0));
   m.labelled = results.value("train_examples", int64_t(0)) + results.value("validation_examples", int64_t(0));
-  if (s.uses_pretrain && o.pretrain) m.labelled += o.pretrain->labels;
+  // The pre-training's labels, where its weights were used (not by a fresh-weights run that
+  // takes only the architecture: init.pretrained false).
+  m.pretrained_weights = s.uses_pretrain && results.value("pretrained", true);
+  if (m.pretrained_weights && o.pretrain) m.labelled += o.pretrain->labels;
   if (std::isnan(m.acc)) {
     throw InputError(fmt::format("{}: holds no test accuracy (results: eval/test/acc)", r.grid.results_file));
   }
@@ -402,6 +406,7 @@ struct Cell {
   std::vector<double> acc, seconds, examples_per_s, subset_acc;
   int64_t labelled = 0, test_examples = 0;
   int64_t cut = -1;
+  bool pretrained_weights = false;
 };
 
 std::string mean_std(const std::vector<double>& v) {
@@ -453,6 +458,7 @@ std::map<int64_t, Cell> cells_of(size_t i, Kind kind, const std::vector<LadderRu
     c.seconds.push_back(measured[j]->seconds);
     c.examples_per_s.push_back(measured[j]->examples_per_s);
     c.subset_acc.push_back(measured[j]->subset_acc);
+    c.pretrained_weights = measured[j]->pretrained_weights;
     c.labelled = measured[j]->labelled;
     c.test_examples = measured[j]->test_examples;
     c.cut = measured[j]->cut;
@@ -510,7 +516,11 @@ std::vector<TableRow> table_rows(const LadderOptions& o, const std::vector<Ladde
     r["train s"] = fmt::format("{:.1f}; {:.1f}", mean_of(few.seconds), mean_of(all.seconds));
     r["inference ex/s"] = optional_number(mean_of(all.examples_per_s), "{:.1f}");
     std::vector<std::string> remarks;
-    if (s.uses_pretrain) remarks.push_back(fmt::format("plus {:.1f} s of pre-training, run once", pretrain_s));
+    if (s.uses_pretrain && all.pretrained_weights) {
+      remarks.push_back(fmt::format("plus {:.1f} s of pre-training, run once", pretrain_s));
+    } else if (s.uses_pretrain) {
+      remarks.push_back("the pre-training run's architecture (and tokenizer), fresh weights");
+    }
     if (!s.subset_classes.empty()) {
       remarks.push_back(fmt::format("{} alone: {} with {} labels/class, {} with all labels", s.subset_name,
                                   mean_std(few.subset_acc), o.labels_per_class, mean_std(all.subset_acc)));
