@@ -60,11 +60,16 @@ std::string claims(const json& ladder) {
   const json* s4 = row_of(table, "4");
   if (s3 && s4) {
     const double a3 = first_number(*s3, "acc, limited labels"), a4 = first_number(*s4, "acc, limited labels");
+    auto labels = [](const json& row) {  // the limited column's labelled examples
+      const std::string cell = row.value("labelled examples", "");
+      return cell.substr(0, cell.find(';'));
+    };
     out += fmt::format(
         "- **Pre-training needs fewer labels.** With {} labels per class, stage 4 (pre-trained) "
-        "scores {:.4f} and stage 3 (from scratch) {:.4f}: {}.\n",
-        ladder.value("labels_per_class", 0), a4, a3,
-        a4 > a3 ? fmt::format("{:+.1f} points for pre-training, as the notes say", 100 * (a4 - a3))
+        "scores {:.4f} with {} labelled examples in all (pre-training's counted), stage 3 (from "
+        "scratch) {:.4f} with {}: {}.\n",
+        ladder.value("labels_per_class", 0), a4, labels(*s4), a3, labels(*s3),
+        a4 > a3 ? fmt::format("{:+.1f} points for pre-training", 100 * (a4 - a3))
                 : fmt::format("{:+.1f} points; the claim does not hold here", 100 * (a4 - a3)));
   }
   const json* s5 = row_of(table, "5");
