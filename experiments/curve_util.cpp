@@ -51,6 +51,14 @@ std::string near_config(const std::string& path, const std::string& config_file)
   return fs::exists(alt) ? alt.lexically_normal().string() : path;
 }
 
+std::string existing_path(config::Reader& r, const std::string& key) {
+  std::string path;
+  r.required(key, path);
+  path = near_config(path, r.source_file());
+  if (!fs::exists(path)) r.fail(key, fmt::format("'{}' not found", path));
+  return path;
+}
+
 std::string find_above(const std::string& config_file, const std::string& relative) {
   for (fs::path dir : {fs::absolute(config_file).parent_path(), fs::current_path()}) {
     for (; !dir.empty(); dir = dir.parent_path()) {

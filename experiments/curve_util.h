@@ -31,6 +31,10 @@ double epochs_for(const EpochBudget& b, int64_t train_examples);
 // the folder of `config_file` (where one exists), else as given.
 std::string near_config(const std::string& path, const std::string& config_file);
 
+// The required path key `key` of `r`, resolved by near_config against the file it is in;
+// a path that does not exist is an InputError naming the key's place.
+std::string existing_path(config::Reader& r, const std::string& key);
+
 // `relative` (e.g. "scripts/plot_datasize.py") where it first exists, searched upwards from
 // the config file's folder, then from the working directory; "" when none does.
 std::string find_above(const std::string& config_file, const std::string& relative);

@@ -58,15 +58,6 @@ struct CurveOptions {
   bool plot = true;
 };
 
-// A path key of this config, relative to the working directory or the file; it must exist.
-std::string existing_path(config::Reader& r, const std::string& key) {
-  std::string path;
-  r.required(key, path);
-  path = near_config(path, r.source_file());
-  if (!fs::exists(path)) r.fail(key, fmt::format("'{}' not found", path));
-  return path;
-}
-
 void read_options(config::Reader& r, PretrainOptions& o) {
   if (r.has("config") && r.has("checkpoint")) {
     r.fail("checkpoint", "and 'config' are two starting points; give one");

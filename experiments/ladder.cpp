@@ -81,14 +81,6 @@ struct LadderOptions {
   std::vector<StageOptions> stages;
 };
 
-std::string existing_path(config::Reader& r, const std::string& key) {
-  std::string path;
-  r.required(key, path);
-  path = near_config(path, r.source_file());
-  if (!fs::exists(path)) r.fail(key, fmt::format("'{}' not found", path));
-  return path;
-}
-
 void read_prompt(config::Reader& r, StageOptions& s) {
   r.required("task", s.task);
   if (is_yaml_path(s.task)) s.task = near_config(s.task, r.source_file());
