@@ -70,6 +70,7 @@ json results_json(const std::vector<TaskResult>& results, const RunInfo& info) {
     j["higher_is_better"][r.task] = hib;
     j["n-samples"][r.task] = {{"original", r.n_original}, {"effective", r.n_effective}};
     j["left_truncated"][r.task] = r.truncated;
+    j["continuation_truncated"][r.task] = r.continuation_cut;
   }
   j["config"] = {{"model", info.model},
                  {"model_num_parameters", info.model_num_parameters},
@@ -287,6 +288,13 @@ std::string run_eval(const EvalRunOptions& o) {
     if (r.truncated > 0) {
       std::printf("%s: %lld of %lld prompts were cut on the left to fit the model's context\n",
                   r.task.c_str(), static_cast<long long>(r.truncated),
+                  static_cast<long long>(r.n_effective));
+    }
+    if (r.continuation_cut > 0) {
+      std::printf("%s: in %lld of %lld documents the continuation itself is longer than the "
+                  "model's context window: its first tokens were cut and only its last ones "
+                  "scored (continuation_truncated in the results file)\n",
+                  r.task.c_str(), static_cast<long long>(r.continuation_cut),
                   static_cast<long long>(r.n_effective));
     }
   }

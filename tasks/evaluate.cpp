@@ -159,6 +159,7 @@ struct Window {
   std::vector<int64_t> input;
   int64_t n_cont = 0;
   bool truncated = false;
+  bool continuation_cut = false;  // n_cont < the continuation's tokens
 };
 
 Window make_window(const EncodedPair& pair, int64_t max_len) {
@@ -169,6 +170,7 @@ Window make_window(const EncodedPair& pair, int64_t max_len) {
   const size_t start = w.truncated ? full.size() - size_t(max_len + 1) : 0;
   w.input.assign(full.begin() + int64_t(start), full.end());
   w.n_cont = std::min<int64_t>(int64_t(pair.continuation.size()), int64_t(w.input.size()) - 1);
+  w.continuation_cut = w.n_cont < int64_t(pair.continuation.size());
   return w;
 }
 
@@ -211,6 +213,7 @@ void score_windows(CausalLM& model, const std::vector<Window>& windows,
       r.logprob = lp[int64_t(i - first)].item<double>();
       r.greedy = greedy[int64_t(i - first)].item<bool>();
       r.truncated = windows[order[i]].truncated;
+      r.continuation_cut = windows[order[i]].continuation_cut;
     }
   }
 }
@@ -542,6 +545,7 @@ std::vector<LoglikelihoodResult> run_choices(CausalLM& model, const TextCodec& c
 struct Scored {
   std::map<std::string, std::vector<double>> scores;
   std::vector<bool> truncated;
+  std::vector<bool> continuation_cut;  // loglikelihood and multiple choice
   std::vector<json> samples;
 };
 
@@ -578,6 +582,7 @@ Scored process_loglikelihood(const Task& task, const Requests& r, const std::vec
     out.scores["perplexity,none"].push_back(res[i].logprob);
     out.scores["acc,none"].push_back(res[i].greedy ? 1.0 : 0.0);
     out.truncated.push_back(res[i].truncated);
+    out.continuation_cut.push_back(res[i].continuation_cut);
     if (!log_samples) continue;
     out.samples.push_back(sample_record(i, task.eval_docs()[i], r.loglikelihood[i].continuation,
                                         ll_arguments(r.loglikelihood, i, 1),
@@ -597,16 +602,18 @@ Scored process_multiple_choice(const Task& task, const Requests& r, const std::v
     const int64_t gold = r.gold[i];
     const size_t first = at;
     std::vector<double> lls, normed;
-    bool truncated = false;
+    bool truncated = false, continuation_cut = false;
     for (const auto& choice : r.choices[i]) {
       lls.push_back(res[at].logprob);
       // The harness divides by the choice's length in characters (without the delimiter):
       // Python's len(), code points, not UTF-8 bytes.
       normed.push_back(res[at].logprob / double(std::max<size_t>(1, utf8::length(choice))));
       if (res[at].truncated) truncated = true;
+      if (res[at].continuation_cut) continuation_cut = true;
       ++at;
     }
     out.truncated.push_back(truncated);
+    out.continuation_cut.push_back(continuation_cut);
     const double acc = int64_t(argmax(lls)) == gold ? 1.0 : 0.0;
     const double acc_norm = int64_t(argmax(normed)) == gold ? 1.0 : 0.0;
     out.scores["acc,none"].push_back(acc);
@@ -730,6 +737,7 @@ TaskResult evaluate_task(const TaskRequests& requests, CausalLM& model, const Te
     }
   }
   result.truncated = std::count(scored.truncated.begin(), scored.truncated.end(), true);
+  result.continuation_cut = std::count(scored.continuation_cut.begin(), scored.continuation_cut.end(), true);
   result.samples = std::move(scored.samples);
   result.metrics = aggregate(cfg, scored.scores, options);
   return result;

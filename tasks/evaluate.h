@@ -71,6 +71,9 @@ struct LoglikelihoodResult {
   double logprob = 0;     // sum of log p(continuation tokens | before), nats
   bool greedy = false;    // every continuation token was the most likely one
   bool truncated = false; // context + continuation were longer than the model takes
+  // The continuation alone was longer than the window (context length + 1): its first
+  // tokens were cut too, and only its last ones scored.
+  bool continuation_cut = false;
 };
 
 // Scores requests in batches of `batch_size`, longest first (as the harness sorts them).
@@ -140,6 +143,9 @@ struct TaskResult {
   int64_t n_original = 0;   // documents in the split
   int64_t n_effective = 0;  // documents scored (after --limit)
   int64_t truncated = 0;    // documents whose prompt was cut on the left
+  // Of those, documents whose continuation (or a choice) was itself cut: longer than the
+  // context window, so not all of it was scored. Named by eval, never counted as scored.
+  int64_t continuation_cut = 0;
   std::vector<MetricValue> metrics;
   nlohmann::json config;    // the resolved task
   // With EvalOptions::log_samples: one record per document (and filter), as the harness's

@@ -172,6 +172,24 @@ TEST_CASE("multiple choice: the shared context through the KV cache equals separ
   }
 }
 
+TEST_CASE("evaluate_task counts continuations longer than the context window", "[tasks]") {
+  // Issue: a continuation cut on the left was reported only as "prompts were cut".
+  auto model = debug_gpt(16);
+  auto codec = byte_codec();
+  std::vector<json> docs = {{{"q", "one"}, {"a", "two"}},
+                            {{"q", "long context, short target: " + std::string(40, 'x')}, {"a", "y"}},
+                            {{"q", "q"}, {"a", std::string(30, 'z')}}};  // 30 > 16 + 1 tokens
+  auto r = evaluate_task(make_task(OutputType::kLoglikelihood, docs), *model->causal_lm(), *codec,
+                         EvalOptions());
+  CHECK(r.truncated == 2);
+  CHECK(r.continuation_cut == 1);
+  std::vector<json> mc = {{{"q", "Pick:"}, {"choices", {"a", std::string(20, 'b')}}, {"label", 0}},
+                          {{"q", "Pick:"}, {"choices", {"a", "b"}}, {"label", 1}}};
+  auto m = evaluate_task(make_task(OutputType::kMultipleChoice, mc), *model->causal_lm(), *codec,
+                         EvalOptions());
+  CHECK(m.continuation_cut == 1);
+}
+
 TEST_CASE("evaluate_task: each output type against hand-computed metrics", "[tasks]") {
   auto model = debug_gpt(64);
   auto& lm = *model->causal_lm();
