@@ -242,6 +242,7 @@ class Parser {
   Parser(std::vector<Tok> toks, std::string source) : t_(std::move(toks)), src_(std::move(source)) {}
 
   ExprPtr expression() {
+    const Nesting nesting(*this);
     auto e = or_expr();
     if (is_name("if")) {  // x if cond else y
       ++p_;
@@ -283,6 +284,7 @@ class Parser {
   ExprPtr not_expr() {
     if (is_name("not")) {
       ++p_;
+      const Nesting nesting(*this);
       return make(Expr::kUnary, "not", {not_expr()});
     }
     return compare();
@@ -329,6 +331,7 @@ class Parser {
   ExprPtr unary() {
     if (is_op("-")) {
       ++p_;
+      const Nesting nesting(*this);
       return make(Expr::kUnary, "-", {unary()});
     }
     return filtered();
@@ -446,6 +449,20 @@ class Parser {
   std::vector<Tok> t_;
   std::string src_;
   size_t p_ = 0;
+  // Nested expressions ("[[[[...", "not not ...") parse recursively: past this depth a
+  // template is refused rather than overflowing the stack (found by fuzz/task_template).
+  static constexpr int kMaxNesting = 64;
+  int nesting_ = 0;
+  struct Nesting {
+    Parser& p;
+    explicit Nesting(Parser& parser) : p(parser) {
+      if (++p.nesting_ > kMaxNesting) {
+        --p.nesting_;
+        throw TemplateError(fmt::format("expression nests deeper than {} levels in '{}'", kMaxNesting, p.src_));
+      }
+    }
+    ~Nesting() { --p.nesting_; }
+  };
 };
 
 ExprPtr parse_expression(const std::string& text) {

@@ -51,6 +51,13 @@ TEST_CASE("template: syntax errors and unsupported constructs are refused", "[ta
   CHECK_THROWS_AS(Template("{% macro m() %}{% endmacro %}"), TemplateError);
   CHECK_THROWS_AS(Template("{{ a[1:] }}"), TemplateError);
   CHECK_THROWS_AS(Template("{{ a | wordwrap }}").render(json{{"a", "x"}}), TemplateError);
+  // fuzz/task_template's finding: deep nesting overflowed the parser's stack.
+  CHECK_THROWS_WITH(Template("{{" + std::string(20000, '[') + "}}"), Catch::Contains("nests deeper"));
+  std::string nots;
+  for (int i = 0; i < 5000; ++i) nots += "not ";
+  CHECK_THROWS_WITH(Template("{{ " + nots + "a }}"), Catch::Contains("nests deeper"));
+  CHECK_THROWS_WITH(Template("{{ " + std::string(5000, '-') + "1 }}"), Catch::Contains("nests deeper"));
+  CHECK(Template("{{ [[[1]]][0][0][0] }}").render(json::object()) == "1");
 }
 
 TEST_CASE("template: a lone expression evaluates to its value", "[tasks][template]") {
