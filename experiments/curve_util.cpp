@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "core/log.h"
 #include "core/python.h"
@@ -101,6 +102,16 @@ std::string csv_field(const std::string& s) {
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
+}
+
+void read_shot_counts(config::Reader& r, const std::string& key, std::vector<int64_t>& out) {
+  r.read(key, out);
+  if (out.empty()) r.fail(key, "must list at least one shot count");
+  std::set<int64_t> seen;
+  for (int64_t k : out) {
+    if (k < 0) r.fail(key, fmt::format("holds {}; shot counts are 0 or more", k));
+    if (!seen.insert(k).second) r.fail(key, fmt::format("lists {} twice", k));
+  }
 }
 
 std::string markdown_cell(const std::string& s) {

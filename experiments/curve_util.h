@@ -48,6 +48,10 @@ bool run_plot_script(const std::string& config_file, const std::string& script,
 // A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
 std::string csv_field(const std::string& s);
 
+// A list of shot counts at `key` (kept as it is when absent): at least one, each 0 or more,
+// none twice; otherwise an InputError naming the key's place.
+void read_shot_counts(config::Reader& r, const std::string& key, std::vector<int64_t>& out);
+
 // A Markdown table cell: '|' escaped.
 std::string markdown_cell(const std::string& s);
 

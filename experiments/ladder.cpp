@@ -84,13 +84,7 @@ struct LadderOptions {
 void read_prompt(config::Reader& r, StageOptions& s) {
   r.required("task", s.task);
   if (is_yaml_path(s.task)) s.task = near_config(s.task, r.source_file());
-  r.read("num_fewshot", s.num_fewshot);
-  if (s.num_fewshot.empty()) r.fail("num_fewshot", "must list at least one shot count");
-  std::set<int64_t> seen;
-  for (int64_t k : s.num_fewshot) {
-    if (k < 0) r.fail("num_fewshot", fmt::format("holds {}; shot counts are 0 or more", k));
-    if (!seen.insert(k).second) r.fail("num_fewshot", fmt::format("lists {} twice", k));
-  }
+  read_shot_counts(r, "num_fewshot", s.num_fewshot);
   r.read("limit", s.limit, config::Range::non_negative());
   r.read("batch_size", s.batch_size, config::Range::at_least(1));
 }
@@ -127,6 +121,9 @@ StageOptions read_stage(config::Reader& r, bool has_pretrain) {
     c.require("classes");
     c.read("classes", s.subset_classes);
     if (s.subset_classes.empty()) c.fail("classes", "must list at least one class index");
+    for (int64_t k : s.subset_classes) {
+      if (k < 0) c.fail("classes", fmt::format("holds {}; class indices are 0 or more", k));
+    }
     c.finish();
   }
   if (s.kind == Kind::kPrompt) read_prompt(r, s);
@@ -365,7 +362,15 @@ Measured measure_run(const LadderOptions& o, const StageOptions& s, const Ladder
                             number(res, "eval/test/examples_per_s"));  // the first ladders' runs
   if (!s.subset_classes.empty()) {
     double sum = 0;
-    for (int64_t k : s.subset_classes) sum += number(res, fmt::format("eval/test/acc_class_{}", k));
+    for (int64_t k : s.subset_classes) {
+      const double acc = number(res, fmt::format("eval/test/acc_class_{}", k));
+      if (std::isnan(acc)) {
+        throw InputError(fmt::format("stage {} ({}): class_subset names class {}, which the test set "
+                                     "does not have ({} holds no eval/test/acc_class_{})",
+                                     s.stage, s.where, k, r.grid.results_file, k));
+      }
+      sum += acc;
+    }
     m.subset_acc = sum / double(s.subset_classes.size());
   }
   m.test_examples = results.value("test_examples", int64_t(0));

@@ -127,13 +127,7 @@ void read_options(config::Reader& root, SweepOptions& o) {
   root.require("tasks");
   root.read("tasks", o.tasks);
   if (o.tasks.empty()) root.fail("tasks", "must list at least one task");
-  root.read("num_fewshot", o.num_fewshot);
-  if (o.num_fewshot.empty()) root.fail("num_fewshot", "must list at least one shot count");
-  std::set<int64_t> shots;
-  for (int64_t k : o.num_fewshot) {
-    if (k < 0) root.fail("num_fewshot", fmt::format("holds {}; shot counts are 0 or more", k));
-    if (!shots.insert(k).second) root.fail("num_fewshot", fmt::format("lists {} twice", k));
-  }
+  read_shot_counts(root, "num_fewshot", o.num_fewshot);
   root.read("limit", o.limit, config::Range::non_negative());
   root.read("eval_batch_size", o.eval_batch_size, config::Range::at_least(1));
   root.read("task_dir", o.task_dir);

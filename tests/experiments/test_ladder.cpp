@@ -141,6 +141,14 @@ TEST_CASE("ladder refuses a bad config before any run, naming file and line",
   CHECK_THAT(error("stages: [{stage: '2', approach: a, kind: train, config: " STRATA_SOURCE_DIR
                    "/configs/classic/spam-tfidf.yaml, overrides: [model.learner.CC=1]}]\n"),
              Catch::Contains("stage 2") && Catch::Contains("CC"));
+  CHECK_THAT(error("pretrain: {config: " STRATA_SOURCE_DIR "/configs/finetune/gpt-base.yaml}\n"
+                   "stages: [{stage: '4', approach: a, kind: finetune, uses_pretrain: true, config: "
+                   STRATA_SOURCE_DIR "/configs/finetune/spam-gpt.yaml, "
+                   "class_subset: {name: x, classes: [-1]}}]\n"),
+             Catch::Contains("class indices are 0 or more"));
+  CHECK_THAT(error("stages: [{stage: '5', approach: a, kind: prompt, task: spam, num_fewshot: [1, 1]}]\n"
+                   "pretrain: {config: " STRATA_SOURCE_DIR "/configs/finetune/gpt-base.yaml}\n"),
+             Catch::Contains("lists 1 twice"));
   CHECK_FALSE(fs::exists(tmp.root() / "out" / "ladder.csv"));
 
   const std::string cfg = tmp.write("bad.yaml", "stages: []\n");
